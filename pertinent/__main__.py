@@ -1,0 +1,3 @@
+from pertinent.cli import main
+
+main()

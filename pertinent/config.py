@@ -1,0 +1,93 @@
+"""One frozen settings object, built once and passed explicitly (no module reads the environment).
+
+Precedence: defaults → environment variables ``PERTINENT_<FIELD>`` → explicit overrides (CLI flags).
+Every field is documented in ``docs/settings.md``, which a test keeps in step with this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of a pertinent process."""
+
+    data_dir: Path = _setting(
+        Path("pertinent-data"), "Folder for datasets (Parquet), model artifacts and the SQLite database."
+    )
+    db: str = _setting(
+        "", "Metadata database URL: sqlite:///path or postgresql://…; empty means sqlite in data_dir."
+    )
+    host: str = _setting("127.0.0.1", "Address `pertinent serve` listens on.")
+    port: int = _setting(8080, "Port `pertinent serve` listens on.")
+    region: str = _setting("us-east-1", "Region written into the ARNs this server creates.")
+    account_id: str = _setting("000000000000", "Account id written into the ARNs this server creates.")
+    worker_threads: int = _setting(
+        2, "Background jobs (imports, training) run at once by the embedded worker."
+    )
+    worker_poll_seconds: float = _setting(0.2, "How often an idle worker looks for queued jobs.")
+    s3_endpoint_url: str = _setting(
+        "", "Endpoint of the S3-compatible store that s3:// data locations are read from."
+    )
+    max_import_jobs_in_progress: int = _setting(
+        5, "Pending or running import jobs allowed at once (Personalize: 5)."
+    )
+    ease_max_items: int = _setting(30000, "Largest catalog trained with EASE; bigger catalogs use iALS.")
+    training_memory_mb: int = _setting(
+        0, "Address-space cap for a training child process in MiB; 0 means none."
+    )
+
+    @property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{(self.data_dir / 'pertinent.db').resolve()}"
+
+
+def _coerce(kind: Any, raw: str) -> Any:
+    if kind in (int, "int"):
+        return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
+    if kind in (Path, "Path"):
+        return Path(raw)
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from ``environ`` (pass ``os.environ`` explicitly at the edge) and overrides.
+
+    Overrides whose value is None are ignored, so CLI options can be passed through unconditionally.
+    """
+    environ = {} if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        env_name = f"PERTINENT_{f.name.upper()}"
+        if env_name in environ:
+            values[f.name] = _coerce(f.type, environ[env_name])
+        if overrides.get(f.name) is not None:
+            values[f.name] = overrides[f.name]
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(Settings)}
+    if unknown:
+        raise TypeError(f"unknown settings: {sorted(unknown)}")
+    if "data_dir" in values:
+        values["data_dir"] = Path(values["data_dir"])
+    return Settings(**values)
+
+
+def settings_help() -> list[tuple[str, str, str]]:
+    """(name, default, help) for every setting, for docs and `pertinent serve --help`."""
+    return [(f.name, str(f.default), str(f.metadata["help"])) for f in dataclasses.fields(Settings)]
+
+
+def current_environ() -> Mapping[str, str]:
+    """The process environment; only the CLI edge calls this."""
+    return os.environ

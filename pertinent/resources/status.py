@@ -1,0 +1,12 @@
+"""Lifecycle states exactly as Personalize spells them (with spaces, not underscores)."""
+
+CREATE_PENDING = "CREATE PENDING"
+CREATE_IN_PROGRESS = "CREATE IN_PROGRESS"
+ACTIVE = "ACTIVE"
+CREATE_FAILED = "CREATE FAILED"
+CREATE_STOPPING = "CREATE STOPPING"
+CREATE_STOPPED = "CREATE STOPPED"
+DELETE_PENDING = "DELETE PENDING"
+
+#: states in which a job is still running or about to
+IN_FLIGHT = frozenset({CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_STOPPING})
