@@ -1,0 +1,144 @@
+"""CreateCampaign, DescribeCampaign, ListCampaigns, UpdateCampaign, DeleteCampaign."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pertinent import arns
+from pertinent.control.common import (
+    Operation,
+    Record,
+    insert_new,
+    new_record,
+    paginate,
+    require,
+    tags_to_dict,
+)
+from pertinent.control.context import Context
+from pertinent.errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
+from pertinent.resources.status import ACTIVE
+
+KIND = "campaign"
+
+
+def resolve_solution_version(ctx: Context, solution_version_arn: str) -> Record:
+    """The ACTIVE version an ARN names; ``…/solution/{name}/$LATEST`` is the newest ACTIVE one."""
+    if arns.is_latest_alias(solution_version_arn):
+        solution_arn = solution_version_arn.rsplit("/", 1)[0]
+        require(ctx, "solution", solution_arn)
+        for version in ctx.store.list("solution-version", solution_arn):
+            if version["status"] == ACTIVE:
+                return version
+        raise ResourceNotFoundException(f"Solution {solution_arn} has no ACTIVE solution version.")
+    version = require(ctx, "solution-version", solution_version_arn)
+    if version["status"] != ACTIVE:
+        raise ResourceInUseException(
+            f"Solution version {solution_version_arn} is {version['status']}; a campaign needs an ACTIVE one."
+        )
+    return version
+
+
+def _check_config(solution_version_arn: str, campaign_config: Record | None) -> None:
+    if (campaign_config or {}).get("sync_with_latest_solution_version") and not arns.is_latest_alias(
+        solution_version_arn
+    ):
+        raise InvalidInputException(
+            "syncWithLatestSolutionVersion requires solutionVersionArn in the form SolutionArn/$LATEST."
+        )
+
+
+def create_campaign(
+    ctx: Context,
+    name: str,
+    solution_version_arn: str,
+    min_provisioned_tps: int | None = None,
+    campaign_config: Record | None = None,
+    tags: list[Record] | None = None,
+) -> Record:
+    _check_config(solution_version_arn, campaign_config)
+    version = resolve_solution_version(ctx, solution_version_arn)
+    arn = ctx.arn(KIND, name)
+    record = new_record(
+        ctx,
+        name=name,
+        campaign_arn=arn,
+        solution_version_arn=solution_version_arn,
+        resolved_solution_version_arn=version["solution_version_arn"],
+        min_provisioned_tps=min_provisioned_tps or 1,
+        campaign_config=campaign_config or {},
+        dataset_group_arn=version["dataset_group_arn"],
+        solution_arn=version["solution_arn"],
+        tags=tags_to_dict(tags),
+    )
+    insert_new(ctx, KIND, arn, record, parent_arn=version["solution_arn"], job="activate")
+    return {"campaign_arn": arn}
+
+
+def describe_campaign(ctx: Context, campaign_arn: str) -> Record:
+    return {"campaign": require(ctx, KIND, campaign_arn)}
+
+
+def list_campaigns(
+    ctx: Context,
+    solution_arn: str | None = None,
+    next_token: str | None = None,
+    max_results: int | None = None,
+) -> Record:
+    page, token = paginate(ctx, KIND, solution_arn, next_token, max_results)
+    return {"campaigns": page, "next_token": token}
+
+
+def update_campaign(
+    ctx: Context,
+    campaign_arn: str,
+    solution_version_arn: str | None = None,
+    min_provisioned_tps: int | None = None,
+    campaign_config: Record | None = None,
+) -> Record:
+    campaign = require(ctx, KIND, campaign_arn)
+    if campaign["status"] != ACTIVE:
+        raise ResourceInUseException(
+            f"Campaign {campaign_arn} is {campaign['status']}; wait until it is ACTIVE."
+        )
+    target = solution_version_arn or campaign["solution_version_arn"]
+    config = campaign_config if campaign_config is not None else campaign.get("campaign_config", {})
+    _check_config(target, config)
+    version = resolve_solution_version(ctx, target)
+    if version["solution_arn"] != campaign["solution_arn"]:
+        raise InvalidInputException("A campaign can only be updated to a version of the same solution.")
+    now = ctx.now()
+    update = {
+        "solution_version_arn": target,
+        "min_provisioned_tps": min_provisioned_tps or campaign["min_provisioned_tps"],
+        "campaign_config": config,
+        "status": ACTIVE,
+        "creation_date_time": now,
+        "last_updated_date_time": now,
+    }
+    ctx.store.update(
+        campaign_arn,
+        {
+            "solution_version_arn": target,
+            "resolved_solution_version_arn": version["solution_version_arn"],
+            "min_provisioned_tps": update["min_provisioned_tps"],
+            "campaign_config": config,
+            "last_updated_date_time": now,
+            "latest_campaign_update": update,
+        },
+    )
+    return {"campaign_arn": campaign_arn}
+
+
+def delete_campaign(ctx: Context, campaign_arn: str) -> dict[str, Any]:
+    require(ctx, KIND, campaign_arn)
+    ctx.store.delete(campaign_arn)
+    return {}
+
+
+OPERATIONS: dict[str, Operation] = {
+    "CreateCampaign": create_campaign,
+    "DescribeCampaign": describe_campaign,
+    "ListCampaigns": list_campaigns,
+    "UpdateCampaign": update_campaign,
+    "DeleteCampaign": delete_campaign,
+}

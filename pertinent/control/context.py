@@ -1,0 +1,34 @@
+"""What every control-plane operation receives: settings, the store and where files live."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pertinent import arns
+from pertinent.config import Settings
+from pertinent.store import MetadataStore
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: MetadataStore
+    clock: Callable[[], float] = field(default=time.time)
+
+    def now(self) -> float:
+        return round(self.clock(), 3)
+
+    def arn(self, kind: str, *path: str) -> str:
+        return arns.build(self.settings.region, self.settings.account_id, kind, *path)
+
+    # -- where files live ---------------------------------------------------------------------------
+    def dataset_dir(self, dataset_arn: str) -> Path:
+        """``…:dataset/{group}/{TYPE}`` → ``<data_dir>/datasets/{group}/{TYPE}``."""
+        return self.settings.data_dir / "datasets" / arns.parse(dataset_arn).path
+
+    def artifact_dir(self, solution_version_arn: str) -> Path:
+        """``…:solution/{name}/{id}`` → ``<data_dir>/artifacts/{name}/{id}``."""
+        return self.settings.data_dir / "artifacts" / arns.parse(solution_version_arn).path

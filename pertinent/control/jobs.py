@@ -1,0 +1,212 @@
+"""What the worker does with each kind of queued job. Every path ends in ACTIVE or CREATE FAILED."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pertinent.control.common import Record, set_status
+from pertinent.control.context import Context
+from pertinent.control.training_process import run_training_process
+from pertinent.datasets.avro_schema import normalize_dataset_type, parse_schema
+from pertinent.datasets.locations import open_sources, write_output
+from pertinent.errors import ImportFailure, TrainingFailure
+from pertinent.resources.status import (
+    ACTIVE,
+    CREATE_FAILED,
+    CREATE_IN_PROGRESS,
+    CREATE_PENDING,
+    CREATE_STOPPED,
+    CREATE_STOPPING,
+)
+
+log = logging.getLogger(__name__)
+
+BULK_FILE = "bulk.parquet"
+
+
+class JobRunner:
+    """Runs one queued job at a time per call; holds per-dataset locks so imports never interleave."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._dataset_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self.handlers: dict[str, Callable[[str], None]] = {
+            "activate": self.activate,
+            "import": self.run_import,
+            "export": self.run_export,
+            "train": self.run_training,
+        }
+
+    def run(self, kind: str, arn: str) -> None:
+        """Run one job; an unexpected error marks the resource CREATE FAILED instead of escaping."""
+        try:
+            self.handlers[kind](arn)
+        except Exception as exc:  # a bug must not leave a resource IN_PROGRESS forever
+            log.exception("job %s for %s failed", kind, arn)
+            set_status(self.ctx, arn, CREATE_FAILED, f"Internal error: {type(exc).__name__}: {exc}")
+
+    def _dataset_lock(self, dataset_arn: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._dataset_locks.setdefault(dataset_arn, threading.Lock())
+
+    # -- light resources ----------------------------------------------------------------------------
+    def activate(self, arn: str) -> None:
+        record = self.ctx.store.get(arn)
+        if record is None or record.get("status") != CREATE_PENDING:
+            return  # deleted meanwhile
+        set_status(self.ctx, arn, CREATE_IN_PROGRESS)
+        set_status(self.ctx, arn, ACTIVE)
+
+    # -- imports and exports ------------------------------------------------------------------------
+    def run_import(self, arn: str) -> None:
+        from pertinent.datasets.csv_import import import_csv
+
+        job = self.ctx.store.get(arn)
+        if job is None:
+            return
+        dataset = self.ctx.store.get(job["dataset_arn"])
+        if dataset is None:
+            set_status(self.ctx, arn, CREATE_FAILED, f"Dataset {job['dataset_arn']} no longer exists.")
+            return
+        set_status(self.ctx, arn, CREATE_IN_PROGRESS)
+        schema = parse_schema(self.ctx.store.get(dataset["schema_arn"])["schema"])  # type: ignore[index]
+        dest = self.ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
+        dest.parent.mkdir(parents=True, exist_ok=True)
+
+        def progress(rows: int) -> None:
+            self.ctx.store.update(arn, {"rows_read": rows})
+
+        try:
+            with self._dataset_lock(dataset["dataset_arn"]):
+                sources = open_sources(job["data_source"]["data_location"], self.ctx.settings.s3_endpoint_url)
+                result = import_csv(
+                    sources,
+                    schema,
+                    normalize_dataset_type(dataset["dataset_type"]),
+                    dest,
+                    mode=job.get("import_mode", "FULL"),
+                    progress=progress,
+                )
+        except ImportFailure as exc:
+            set_status(self.ctx, arn, CREATE_FAILED, str(exc))
+            return
+        self.ctx.store.update(
+            dataset["dataset_arn"],
+            {"rows_total": result.rows_total, "last_updated_date_time": self.ctx.now()},
+        )
+        set_status(self.ctx, arn, ACTIVE, rows_read=result.rows_imported)
+
+    def run_export(self, arn: str) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        job = self.ctx.store.get(arn)
+        if job is None:
+            return
+        set_status(self.ctx, arn, CREATE_IN_PROGRESS)
+        mode = job.get("ingestion_mode", "PUT")
+        bulk = self.ctx.dataset_dir(job["dataset_arn"]) / BULK_FILE
+        tables = []
+        if mode in ("BULK", "ALL") and bulk.exists():
+            tables.append(pq.read_table(bulk))
+        if not tables:
+            set_status(
+                self.ctx,
+                arn,
+                CREATE_FAILED,
+                f"The dataset has no {'bulk-imported' if mode == 'BULK' else mode} data to export.",
+            )
+            return
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(pa.concat_tables(tables), sink)
+        name = f"{job['job_name']}.csv"
+        where = write_output(
+            job["job_output"]["s3_data_destination"]["path"],
+            name,
+            sink.getvalue().to_pybytes(),
+            self.ctx.settings.s3_endpoint_url,
+        )
+        set_status(self.ctx, arn, ACTIVE, output_location=where)
+
+    # -- training -----------------------------------------------------------------------------------
+    def training_inputs(self, dataset_group_arn: str) -> dict[str, Path | None]:
+        """The bulk Parquet file of each dataset type in the group (None where absent)."""
+        inputs: dict[str, Path | None] = {"INTERACTIONS": None, "ITEMS": None, "USERS": None}
+        for dataset in self.ctx.store.list("dataset", dataset_group_arn):
+            kind = normalize_dataset_type(dataset["dataset_type"])
+            path = self.ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
+            if kind in inputs and path.exists():
+                inputs[kind] = path
+        return inputs
+
+    def run_training(self, arn: str) -> None:
+        version = self.ctx.store.get(arn)
+        if version is None or version["status"] != CREATE_PENDING:
+            return  # stopped or deleted before it started
+        set_status(
+            self.ctx, arn, CREATE_IN_PROGRESS, training_progress={"fraction": 0.0, "message": "queued"}
+        )
+        inputs = self.training_inputs(version["dataset_group_arn"])
+
+        def on_progress(fraction: float, message: str) -> bool:
+            """Record progress (a negative fraction only checks); False when the version was asked to stop."""
+            if fraction < 0:
+                record = self.ctx.store.get(arn)
+            else:
+                progress = {"fraction": round(fraction, 4), "message": message}
+                record = self.ctx.store.update(arn, {"training_progress": progress})
+            return record is not None and record["status"] != CREATE_STOPPING
+
+        started = self.ctx.now()
+        try:
+            if inputs["INTERACTIONS"] is None:
+                raise TrainingFailure(
+                    "The dataset group has no interactions data. Import an Interactions dataset first."
+                )
+            result = run_training_process(
+                version, inputs, self.ctx.artifact_dir(arn), self.ctx.settings, on_progress
+            )
+        except TrainingFailure as exc:
+            current = self.ctx.store.get(arn) or {}
+            stopped = current.get("status") == CREATE_STOPPING
+            set_status(
+                self.ctx, arn, CREATE_STOPPED if stopped else CREATE_FAILED, None if stopped else str(exc)
+            )
+            return
+        hours = (self.ctx.now() - started) / 3600.0
+        changes: Record = {
+            "metrics": result["metrics"],
+            "training_hours": round(hours, 6),
+            "training_progress": {"fraction": 1.0, "message": "done"},
+            "algorithm": result.get("algorithm"),
+        }
+        if result.get("tuned_params"):
+            changes["tuned_hpo_params"] = {"algorithm_hyper_parameters": result["tuned_params"]}
+        set_status(self.ctx, arn, ACTIVE, **changes)
+
+    # -- start-up -----------------------------------------------------------------------------------
+    def fail_orphans(self) -> list[str]:
+        """Mark jobs left running by a process that died as failed; returns their ARNs."""
+        failed = []
+        for job in self.ctx.store.orphaned_jobs():
+            record: dict[str, Any] | None = self.ctx.store.get(job.arn)
+            if record is not None and record.get("status") in (
+                CREATE_PENDING,
+                CREATE_IN_PROGRESS,
+                CREATE_STOPPING,
+            ):
+                set_status(
+                    self.ctx,
+                    job.arn,
+                    CREATE_FAILED,
+                    "The server stopped while this job was running; create it again.",
+                )
+                failed.append(job.arn)
+            self.ctx.store.finish(job.id, "failed")
+        return failed

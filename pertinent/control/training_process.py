@@ -1,0 +1,137 @@
+"""Train a solution version in a child process, so the API stays responsive and a crash stays contained.
+
+The child reads the Parquet inputs, runs :func:`pertinent.training.pipeline.train_solution_version` and
+sends progress and the result over a pipe. The parent records progress, honours
+StopSolutionVersionCreation by terminating the child, and turns a crash or an out-of-memory kill into a
+:class:`TrainingFailure` with a reason instead of a job stuck IN_PROGRESS.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from pertinent import arns
+from pertinent.config import Settings
+from pertinent.errors import TrainingFailure
+
+ProgressCallback = Callable[[float, str], bool]
+
+
+def _child(conn: Connection, job: dict[str, Any], memory_mb: int) -> None:
+    """Entry point of the training process (top-level so the spawn start method can import it)."""
+    try:
+        if memory_mb:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+        import pyarrow.parquet as pq
+
+        from pertinent.training.pipeline import train_solution_version
+
+        def read(name: str) -> Any:
+            path = job["inputs"].get(name)
+            return pq.read_table(path) if path else None
+
+        result = train_solution_version(
+            read("INTERACTIONS"),
+            read("ITEMS"),
+            read("USERS"),
+            recipe_name=job["recipe_name"],
+            solution_config=job["solution_config"],
+            event_type=job["event_type"],
+            perform_hpo=job["perform_hpo"],
+            ease_max_items=job["ease_max_items"],
+            artifact_dir=Path(job["artifact_dir"]),
+            progress=lambda fraction, message: conn.send(("progress", fraction, message)),
+        )
+        conn.send(
+            (
+                "done",
+                {
+                    "metrics": dict(result.metrics),
+                    "tuned_params": dict(result.tuned_params),
+                    "algorithm": result.algorithm,
+                },
+            )
+        )
+    except TrainingFailure as exc:
+        conn.send(("failed", str(exc)))
+    except MemoryError:
+        conn.send(
+            (
+                "failed",
+                f"Training ran out of memory (limit {memory_mb} MiB)."
+                if memory_mb
+                else "Training ran out of memory.",
+            )
+        )
+    except ImportError as exc:
+        conn.send(("failed", f"This version of pertinent cannot train yet: {exc}."))
+    except BaseException as exc:
+        conn.send(("failed", f"Training failed: {type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def run_training_process(
+    version: dict[str, Any],
+    inputs: dict[str, Path | None],
+    artifact_dir: Path,
+    settings: Settings,
+    on_progress: ProgressCallback,
+) -> dict[str, Any]:
+    """Train ``version`` in a child process; returns metrics/tuned_params/algorithm or raises TrainingFailure."""
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    job = {
+        "inputs": {k: str(v) if v else None for k, v in inputs.items()},
+        "recipe_name": arns.parse(version["recipe_arn"]).path,
+        "solution_config": version.get("solution_config") or {},
+        "event_type": version.get("event_type"),
+        "perform_hpo": bool(version.get("perform_hpo")),
+        "ease_max_items": settings.ease_max_items,
+        "artifact_dir": str(artifact_dir),
+    }
+    context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+    parent_end, child_end = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(child_end, job, settings.training_memory_mb), daemon=True)
+    process.start()
+    child_end.close()
+    outcome: tuple[Any, ...] | None = None
+    try:
+        while outcome is None:
+            if parent_end.poll(0.25):
+                try:
+                    message = parent_end.recv()
+                except EOFError:
+                    break
+                if message[0] == "progress":
+                    if not on_progress(float(message[1]), str(message[2])):
+                        raise TrainingFailure("stopped")
+                else:
+                    outcome = message
+            elif not process.is_alive():
+                if parent_end.poll(0.1):
+                    continue
+                break
+            elif not on_progress(-1.0, ""):
+                raise TrainingFailure("stopped")
+    finally:
+        if process.is_alive() and outcome is None:
+            process.terminate()
+        process.join(timeout=30)
+        parent_end.close()
+    if outcome is None:
+        code = process.exitcode
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            hint = " (most likely out of memory)" if -code == signal.SIGKILL else ""
+            raise TrainingFailure(f"The training process was killed by {name}{hint}.")
+        raise TrainingFailure(f"The training process exited unexpectedly with code {code}.")
+    if outcome[0] == "failed":
+        raise TrainingFailure(str(outcome[1]))
+    return dict(outcome[1])

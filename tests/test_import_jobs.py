@@ -1,0 +1,92 @@
+"""Import jobs end to end: real files in, ACTIVE or CREATE FAILED with a reason, old data intact."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import MOVIELENS, LiveServer, convert_movielens_ratings, make_group, wait_for_status
+
+
+def _import(client: Any, dataset_arn: str, path: Path, name: str, mode: str = "FULL") -> dict[str, Any]:
+    arn = client.create_dataset_import_job(
+        jobName=name, datasetArn=dataset_arn, importMode=mode, dataSource={"dataLocation": str(path)}
+    )["datasetImportJobArn"]
+    return wait_for_status(
+        lambda: client.describe_dataset_import_job(datasetImportJobArn=arn)["datasetImportJob"]
+    )
+
+
+BAD_FILES = {
+    "wrong-header": b"USER,ITEM,WHEN,EVENT_TYPE,EVENT_VALUE\nu1,m1,1500000000,rating,4\n",
+    "bad-timestamp": b"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE\nu1,m1,1500000000,rating,4\nu2,m2,yesterday,rating,4\n",
+    "missing-column": b"USER_ID,ITEM_ID,EVENT_TYPE\nu1,m1,rating\n",
+    "non-utf8": b"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE\nu1,m1,1500000000,rating,4\nu\xff\xfe2,m2,1500000000,rating,4\n",
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_files_fail_with_a_reason_and_keep_the_previous_data(
+    personalize: Any, server: LiveServer, tmp_path: Path, case: str
+) -> None:
+    group = make_group(personalize, tmp_path)
+    bulk = server.settings.data_dir / "datasets" / "movies" / "INTERACTIONS" / "bulk.parquet"
+    before = hashlib.sha256(bulk.read_bytes()).hexdigest()
+    bad = tmp_path / f"{case}.csv"
+    bad.write_bytes(BAD_FILES[case])
+    record = _import(personalize, group.interactions_arn, bad, f"bad-{case}")
+    assert record["status"] == "CREATE FAILED"
+    reason = record["failureReason"]
+    assert f"{case}.csv" in reason
+    if case == "bad-timestamp":
+        assert "line 3" in reason and "TIMESTAMP" in reason
+    if case == "non-utf8":
+        assert "line 3" in reason
+    assert hashlib.sha256(bulk.read_bytes()).hexdigest() == before
+    assert personalize.describe_dataset(datasetArn=group.interactions_arn)["dataset"]["status"] == "ACTIVE"
+
+
+def test_ten_megabytes_of_garbage_fail_cleanly(personalize: Any, tmp_path: Path) -> None:
+    group = make_group(personalize, tmp_path)
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(os.urandom(10 * 2**20))
+    record = _import(personalize, group.interactions_arn, garbage, "garbage")
+    assert record["status"] == "CREATE FAILED"
+    assert record["failureReason"]
+
+
+def test_incremental_appends_interactions(personalize: Any, server: LiveServer, tmp_path: Path) -> None:
+    group = make_group(personalize, tmp_path)
+    extra = tmp_path / "extra.csv"
+    extra.write_text("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE\nnewbie,m1,1600000000,rating,5\n")
+    assert _import(personalize, group.interactions_arn, extra, "inc", "INCREMENTAL")["status"] == "ACTIVE"
+    table = pq.read_table(server.settings.data_dir / "datasets" / "movies" / "INTERACTIONS" / "bulk.parquet")
+    assert table.num_rows == 60 * 30 + 1
+    assert "newbie" in table.column("USER_ID").to_pylist()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MOVIELENS.exists(), reason="shared MovieLens data not present")
+def test_movielens_ratings_import_reaches_active(
+    personalize: Any, server: LiveServer, tmp_path: Path
+) -> None:
+    ratings = tmp_path / "ratings.csv"
+    rows = convert_movielens_ratings(ratings)
+    assert rows == 100_836
+    group = make_group(personalize, tmp_path, name="ml", interactions_csv=ratings)
+    table = pq.read_table(server.settings.data_dir / "datasets" / "ml" / "INTERACTIONS" / "bulk.parquet")
+    assert table.num_rows == 100_836
+    assert table.schema.field("TIMESTAMP").type == "int64"
+    assert len(set(table.column("USER_ID").to_pylist())) == 610
+    described = personalize.describe_dataset_import_job(
+        datasetImportJobArn=personalize.list_dataset_import_jobs(datasetArn=group.interactions_arn)[
+            "datasetImportJobs"
+        ][0]["datasetImportJobArn"]
+    )["datasetImportJob"]
+    assert described["status"] == "ACTIVE"

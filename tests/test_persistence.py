@@ -1,0 +1,146 @@
+"""A restart keeps every resource and its data; jobs orphaned by a dead process end failed, never stuck."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from pertinent.config import load_settings
+from tests.conftest import (
+    INTERACTIONS_SCHEMA,
+    free_port,
+    start_server,
+    wait_for_status,
+    write_interactions_csv,
+)
+
+
+def _client(url: str):  # type: ignore[no-untyped-def]
+    return boto3.client(
+        "personalize",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pertinent",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "PERTINENT_WORKER_POLL_SECONDS": "0.05"},
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return process
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("pertinent serve did not start") from None
+            time.sleep(0.1)
+
+
+def test_restart_of_the_serve_command_keeps_resources_and_data(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = _serve(data_dir, port)
+    try:
+        client = _client(url)
+        group = client.create_dataset_group(name="durable")["datasetGroupArn"]
+        wait_for_status(lambda: client.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
+        schema = client.create_schema(name="s", schema=INTERACTIONS_SCHEMA)["schemaArn"]
+        dataset = client.create_dataset(
+            name="d", schemaArn=schema, datasetGroupArn=group, datasetType="Interactions"
+        )["datasetArn"]
+        wait_for_status(lambda: client.describe_dataset(datasetArn=dataset)["dataset"])
+        csv_path = tmp_path / "i.csv"
+        write_interactions_csv(csv_path)
+        job = client.create_dataset_import_job(
+            jobName="j", datasetArn=dataset, dataSource={"dataLocation": str(csv_path)}
+        )["datasetImportJobArn"]
+        assert (
+            wait_for_status(
+                lambda: client.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
+            )["status"]
+            == "ACTIVE"
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+    process = _serve(data_dir, port)
+    try:
+        client = _client(url)
+        assert client.describe_dataset_group(datasetGroupArn=group)["datasetGroup"]["status"] == "ACTIVE"
+        assert client.describe_schema(schemaArn=schema)["schema"]["schema"] == INTERACTIONS_SCHEMA
+        assert (
+            client.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]["status"]
+            == "ACTIVE"
+        )
+        assert (data_dir / "datasets" / "durable" / "INTERACTIONS" / "bulk.parquet").is_file()
+    finally:
+        process.kill()
+        process.wait(30)
+
+
+def test_jobs_of_a_dead_process_are_marked_failed_at_start_up(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    live, stop = start_server(load_settings(data_dir=data_dir, worker_threads=0))
+    client = live.client()
+    group = client.create_dataset_group(name="g")["datasetGroupArn"]
+    live.app.state.worker.run_pending()
+    schema = client.create_schema(name="s", schema=INTERACTIONS_SCHEMA)["schemaArn"]
+    dataset = client.create_dataset(
+        name="d", schemaArn=schema, datasetGroupArn=group, datasetType="Interactions"
+    )["datasetArn"]
+    live.app.state.worker.run_pending()
+    csv_path = tmp_path / "i.csv"
+    write_interactions_csv(csv_path)
+    job = client.create_dataset_import_job(
+        jobName="j", datasetArn=dataset, dataSource={"dataLocation": str(csv_path)}
+    )["datasetImportJobArn"]
+    claimed = live.app.state.ctx.store.claim()  # a worker takes the job ... and its process dies
+    assert claimed is not None and claimed.arn == job
+    stop()
+
+    live, stop = start_server(load_settings(data_dir=data_dir, worker_poll_seconds=0.05))
+    try:
+        client = live.client()
+        record = client.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
+        assert record["status"] == "CREATE FAILED"
+        assert "server stopped" in record["failureReason"]
+        again = client.create_dataset_import_job(
+            jobName="j2", datasetArn=dataset, dataSource={"dataLocation": str(csv_path)}
+        )
+        assert (
+            wait_for_status(
+                lambda: client.describe_dataset_import_job(datasetImportJobArn=again["datasetImportJobArn"])[
+                    "datasetImportJob"
+                ]
+            )["status"]
+            == "ACTIVE"
+        )
+    finally:
+        stop()
