@@ -64,5 +64,40 @@ def serve(
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower())
 
 
+@main.command("train")
+@click.option("--solution-arn", default=None, help="Train a new version of this solution.")
+@click.option(
+    "--dataset-group-arn", default=None, help="With --recipe and --name: create the solution first."
+)
+@click.option("--recipe", default=None, help="Recipe name, e.g. aws-user-personalization.")
+@click.option("--name", default=None, help="Name of the solution to create.")
+@click.option("--training-mode", type=click.Choice(["FULL", "UPDATE"]), default="FULL", show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="[default: ./pertinent-data]")
+@click.option("--db", default=None, help="Database URL [default: SQLite in data-dir].")
+def train_command(
+    solution_arn: str | None,
+    dataset_group_arn: str | None,
+    recipe: str | None,
+    name: str | None,
+    training_mode: str,
+    data_dir: Path | None,
+    db: str | None,
+) -> None:
+    """Train a solution version with a progress bar, then print its offline metrics."""
+    from rich.console import Console
+
+    from pertinent.cli_train import train
+    from pertinent.errors import PersonalizeError
+
+    if solution_arn is None and not (dataset_group_arn and recipe and name):
+        raise click.UsageError("give --solution-arn, or --dataset-group-arn with --recipe and --name")
+    settings = load_settings(current_environ(), data_dir=data_dir, db=db)
+    try:
+        code = train(settings, solution_arn, dataset_group_arn, recipe, name, training_mode, Console())
+    except PersonalizeError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
     main()

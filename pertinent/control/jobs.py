@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -135,15 +136,42 @@ class JobRunner:
         set_status(self.ctx, arn, ACTIVE, output_location=where)
 
     # -- training -----------------------------------------------------------------------------------
-    def training_inputs(self, dataset_group_arn: str) -> dict[str, Path | None]:
-        """The bulk Parquet file of each dataset type in the group (None where absent)."""
+    def training_inputs(self, dataset_group_arn: str, work_dir: Path) -> tuple[dict[str, Path | None], int]:
+        """Each dataset type's training data (bulk Parquet plus the event log) and the event watermark.
+
+        Interactions and items recorded by PutEvents/PutItems/PutUsers up to the watermark are merged into
+        the bulk data (written under ``work_dir``), so a retrained model learns from them too; serving adds
+        only events after the watermark to a user's history.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        watermark = self.ctx.store.last_event_seq(dataset_group_arn)
         inputs: dict[str, Path | None] = {"INTERACTIONS": None, "ITEMS": None, "USERS": None}
+        kinds = {"INTERACTIONS": "interaction", "ITEMS": "item", "USERS": "user"}
         for dataset in self.ctx.store.list("dataset", dataset_group_arn):
             kind = normalize_dataset_type(dataset["dataset_type"])
-            path = self.ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
-            if kind in inputs and path.exists():
-                inputs[kind] = path
-        return inputs
+            if kind not in inputs:
+                continue
+            bulk = self.ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
+            logged = [
+                _logged_row(e)
+                for e in self.ctx.store.events_of_kind(dataset_group_arn, kinds[kind])
+                if e["seq"] <= watermark and e["body"]
+            ]
+            if not logged:
+                inputs[kind] = bulk if bulk.exists() else None
+                continue
+            schema_record = self.ctx.store.get(dataset["schema_arn"])
+            assert schema_record is not None
+            arrow_schema = parse_schema(schema_record["schema"]).arrow_schema()
+            tables = [pq.read_table(bulk).cast(arrow_schema)] if bulk.exists() else []
+            tables.append(pa.Table.from_pylist(logged, schema=arrow_schema))
+            merged = work_dir / f"{kind.lower()}.parquet"
+            work_dir.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.concat_tables(tables), merged)
+            inputs[kind] = merged
+        return inputs, watermark
 
     def run_training(self, arn: str) -> None:
         version = self.ctx.store.get(arn)
@@ -152,7 +180,9 @@ class JobRunner:
         set_status(
             self.ctx, arn, CREATE_IN_PROGRESS, training_progress={"fraction": 0.0, "message": "queued"}
         )
-        inputs = self.training_inputs(version["dataset_group_arn"])
+        inputs, watermark = self.training_inputs(
+            version["dataset_group_arn"], self.ctx.artifact_dir(arn) / "inputs"
+        )
 
         def on_progress(fraction: float, message: str) -> bool:
             """Record progress (a negative fraction only checks); False when the version was asked to stop."""
@@ -183,6 +213,7 @@ class JobRunner:
         changes: Record = {
             "metrics": result["metrics"],
             "training_hours": round(hours, 6),
+            "event_watermark": watermark,
             "training_progress": {"fraction": 1.0, "message": "done"},
             "algorithm": result.get("algorithm"),
         }
@@ -210,3 +241,12 @@ class JobRunner:
                 failed.append(job.arn)
             self.ctx.store.finish(job.id, "failed")
         return failed
+
+
+def _logged_row(event: dict[str, Any]) -> dict[str, Any]:
+    """An event-log row as a dataset row; an anonymous interaction counts under its session id (as
+    Personalize lets a sessionId stand for the user until one is known), a merged one under its user."""
+    row: dict[str, Any] = json.loads(event["body"])
+    if event["kind"] == "interaction":
+        row["USER_ID"] = event["user_id"] or event["session_id"]
+    return row

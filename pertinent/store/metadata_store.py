@@ -11,17 +11,29 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from pertinent.errors import ResourceAlreadyExistsException
-from pertinent.store.schema import jobs, metadata, resources
+from pertinent.store.schema import events, jobs, metadata, resources
 
 Record = dict[str, Any]
 
@@ -221,3 +233,87 @@ class MetadataStore:
                     .where(jobs.c.kind == kind, jobs.c.state.in_(("queued", "running")))
                 ).scalar_one()
             )
+
+    # -- event log ----------------------------------------------------------------------------------
+    def append_events(
+        self, rows: Sequence[Mapping[str, Any]], merge_sessions: Sequence[tuple[str, str, str]] = ()
+    ) -> None:
+        """Commit ``rows`` to the event log in one transaction (durable before returning).
+
+        ``merge_sessions`` holds (dataset_group_arn, session_id, user_id): earlier anonymous events of that
+        session are attributed to the user, as Personalize does when a user later appears.
+        """
+        now = time.time()
+        with self.write() as conn:
+            for group, session, user in merge_sessions:
+                conn.execute(
+                    update(events)
+                    .where(
+                        events.c.dataset_group_arn == group,
+                        events.c.session_id == session,
+                        events.c.user_id.is_(None),
+                    )
+                    .values(user_id=user)
+                )
+            conn.execute(insert(events), [{"received": now, **row} for row in rows])
+
+    def user_events(
+        self, dataset_group_arn: str, user_id: str, after_seq: int = 0, kind: str = "interaction"
+    ) -> builtins.list[dict[str, Any]]:
+        """The user's logged events of ``kind`` after ``after_seq``, oldest first (an anonymous session's
+        events count for a ``user_id`` equal to its session id)."""
+        query = (
+            select(
+                events.c.seq, events.c.item_id, events.c.event_type, events.c.event_value, events.c.timestamp
+            )
+            .where(
+                events.c.dataset_group_arn == dataset_group_arn,
+                or_(
+                    events.c.user_id == user_id,
+                    and_(events.c.user_id.is_(None), events.c.session_id == user_id),
+                ),
+                events.c.kind == kind,
+                events.c.seq > after_seq,
+            )
+            .order_by(events.c.seq)
+        )
+        with self.read() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def events_of_kind(
+        self, dataset_group_arn: str, kind: str, after_seq: int = 0
+    ) -> builtins.list[dict[str, Any]]:
+        """Every logged event of ``kind`` in the group after ``after_seq`` (for catalogs and training)."""
+        query = (
+            select(events)
+            .where(
+                events.c.dataset_group_arn == dataset_group_arn,
+                events.c.kind == kind,
+                events.c.seq > after_seq,
+            )
+            .order_by(events.c.seq)
+        )
+        with self.read() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def last_event_seq(self, dataset_group_arn: str, kind: str | None = None) -> int:
+        query = select(func.max(events.c.seq)).where(events.c.dataset_group_arn == dataset_group_arn)
+        if kind is not None:
+            query = query.where(events.c.kind == kind)
+        with self.read() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def claim_arn(self, arn: str) -> Job | None:
+        """Take the queued job of ``arn`` for this process, or None if another worker already took it."""
+        with self.write() as conn:
+            row = conn.execute(
+                select(jobs.c.id, jobs.c.kind).where(jobs.c.arn == arn, jobs.c.state == "queued").limit(1)
+            ).first()
+            if row is None:
+                return None
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == row.id)
+                .values(state="running", started=time.time(), worker=self.worker_name)
+            )
+            return Job(row.id, row.kind, arn, "running")
