@@ -11,9 +11,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pertinent.api.control_plane import ControlPlane
+from pertinent.api.convenience import convenience_routes
+from pertinent.api.rest_json import RestJsonService
 from pertinent.api.service_model import ServiceCodec
 from pertinent.config import Settings
 from pertinent.control import OPERATIONS, Context
+from pertinent.events.ingest import EventIngest
+from pertinent.serving.recommend import Recommender
 from pertinent.store import MetadataStore
 from pertinent.version import __version__
 from pertinent.worker import Worker
@@ -21,9 +25,13 @@ from pertinent.worker import Worker
 ROLES = ("all", "api", "worker")
 
 
+RUNTIME_OPERATIONS = ("GetRecommendations", "GetPersonalizedRanking")
+EVENTS_OPERATIONS = ("PutEvents", "PutItems", "PutUsers")
+
+
 def served_operations() -> set[str]:
     """Names of the Personalize operations this app answers (for docs/api-coverage.md)."""
-    return set(OPERATIONS)
+    return set(OPERATIONS) | set(RUNTIME_OPERATIONS) | set(EVENTS_OPERATIONS)
 
 
 def create_app(settings: Settings, role: str = "all") -> Starlette:
@@ -40,11 +48,33 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         return JSONResponse({"status": "ok", "version": __version__, "role": role})
 
     routes = [Route("/healthz", healthz, methods=["GET"])]
+    app_state: dict[str, object] = {}
     if role != "worker":
         control = ControlPlane(
             ctx, OPERATIONS, ServiceCodec("personalize"), after_write=worker.wake if worker else lambda: None
         )
         routes.append(Route("/", control.handle, methods=["POST"]))
+        recommender = Recommender(ctx)
+        ingest = EventIngest(ctx)
+        runtime_codec, events_codec = ServiceCodec("personalize-runtime"), ServiceCodec("personalize-events")
+        runtime = RestJsonService(
+            runtime_codec,
+            {
+                "GetRecommendations": recommender.get_recommendations,
+                "GetPersonalizedRanking": recommender.get_personalized_ranking,
+            },
+        )
+        events = RestJsonService(
+            events_codec,
+            {
+                "PutEvents": ingest.put_events,
+                "PutItems": ingest.put_items,
+                "PutUsers": ingest.put_users,
+            },
+        )
+        routes += runtime.routes() + events.routes()
+        routes += convenience_routes(recommender, ingest, runtime_codec, events_codec)
+        app_state["recommender"] = recommender
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -60,4 +90,5 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
     app.state.worker = worker
+    app.state.recommender = app_state.get("recommender")
     return app

@@ -1,0 +1,68 @@
+"""The REST-JSON services on the same port: personalize-runtime and personalize-events.
+
+``POST /recommendations``, ``/personalize-ranking``, ``/events``, ``/items``, ``/users`` … exactly as the
+boto3 clients send them; errors carry ``x-amzn-ErrorType`` and the model's HTTP status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pertinent.api.errors import internal_error, json_response, rest_json_error
+from pertinent.api.service_model import ServiceCodec
+from pertinent.errors import InvalidInputException, PersonalizeError
+
+Handler = Callable[..., dict[str, Any]]
+
+
+class NotImplementedOperation(PersonalizeError):
+    code = "NotImplementedException"
+
+
+async def read_json(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return json.loads(body) if body.strip() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputException(f"The request body is not valid JSON: {exc}.") from None
+
+
+class RestJsonService:
+    """Routes for one REST-JSON service: decode with the service model, call the handler, encode."""
+
+    def __init__(self, codec: ServiceCodec, handlers: Mapping[str, Handler]) -> None:
+        self.codec = codec
+        self.handlers = handlers
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(uri, self._endpoint(operation), methods=[method])
+            for (method, uri), operation in sorted(self.codec.routes().items())
+        ]
+
+    def _endpoint(self, operation: str) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                kwargs = self.codec.decode_input(operation, await read_json(request))
+                handler = self.handlers.get(operation)
+                if handler is None:
+                    raise NotImplementedOperation(f"pertinent does not implement {operation} yet.")
+                result = await run_in_threadpool(handler, **kwargs)
+                output = self.codec.encode_output(operation, result)
+                if not output and self.codec.model.operation_model(operation).output_shape is None:
+                    return Response(b"", status_code=200)
+                return json_response(output, "application/json")
+            except PersonalizeError as exc:
+                return rest_json_error(exc)
+            except Exception as exc:
+                return internal_error(exc, rest=True)
+
+        endpoint.__name__ = operation
+        return endpoint

@@ -1,0 +1,80 @@
+"""PutEvents, PutItems, PutUsers: validate, then commit to the event log before answering.
+
+Nothing is stored from a rejected request: rows are validated as a whole first, then written in one
+transaction. An anonymous session's earlier events are attributed to the user once an event names both.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pertinent.control.context import Context
+from pertinent.datasets.avro_schema import DatasetSchema, normalize_dataset_type, parse_schema
+from pertinent.errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
+from pertinent.events import records
+from pertinent.resources.status import ACTIVE
+
+
+class EventIngest:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._trackers: dict[str, tuple[str, str]] = {}  # tracking id → (tracker ARN, dataset group ARN)
+        self._lock = threading.Lock()
+
+    def _group_of_tracker(self, tracking_id: str) -> str:
+        cached = self._trackers.get(tracking_id)
+        if cached is not None and self.ctx.store.get(cached[0], "event-tracker") is not None:
+            return cached[1]
+        for tracker in self.ctx.store.list("event-tracker"):
+            if tracker.get("tracking_id") == tracking_id:
+                with self._lock:
+                    self._trackers[tracking_id] = (tracker["event_tracker_arn"], tracker["dataset_group_arn"])
+                return str(tracker["dataset_group_arn"])
+        # PutEvents declares only InvalidInputException in Personalize's model
+        raise InvalidInputException(f"No event tracker has the tracking ID {tracking_id}.")
+
+    def _schema(self, dataset: dict[str, Any]) -> DatasetSchema:
+        schema = self.ctx.store.get(dataset["schema_arn"], "schema")
+        assert schema is not None
+        return parse_schema(schema["schema"])
+
+    def _dataset_schema(self, dataset_group_arn: str, dataset_type: str) -> DatasetSchema | None:
+        for dataset in self.ctx.store.list("dataset", dataset_group_arn):
+            if normalize_dataset_type(dataset["dataset_type"]) == dataset_type:
+                return self._schema(dataset)
+        return None
+
+    def put_events(
+        self, tracking_id: str, session_id: str, event_list: list[dict[str, Any]], user_id: str | None = None
+    ) -> dict[str, Any]:
+        group = self._group_of_tracker(tracking_id)
+        schema = self._dataset_schema(group, "INTERACTIONS")
+        rows = records.interaction_rows(group, schema, user_id, session_id, event_list)
+        merge = [(group, session_id, user_id)] if user_id else []
+        self.ctx.store.append_events([r.as_dict() for r in rows], merge)
+        return {}
+
+    def _target_dataset(self, dataset_arn: str, dataset_type: str) -> tuple[dict[str, Any], DatasetSchema]:
+        dataset = self.ctx.store.get(dataset_arn, "dataset")
+        if dataset is None:
+            raise ResourceNotFoundException(f"Could not find dataset with ARN {dataset_arn}.")
+        if normalize_dataset_type(dataset["dataset_type"]) != dataset_type:
+            raise InvalidInputException(
+                f"Dataset {dataset_arn} is a {dataset['dataset_type']} dataset, not {dataset_type.title()}."
+            )
+        if dataset.get("status") != ACTIVE:
+            raise ResourceInUseException(f"Dataset {dataset_arn} is {dataset.get('status')}, not ACTIVE.")
+        return dataset, self._schema(dataset)
+
+    def put_items(self, dataset_arn: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        dataset, schema = self._target_dataset(dataset_arn, "ITEMS")
+        rows = records.item_rows(dataset["dataset_group_arn"], schema, items, self.ctx.now())
+        self.ctx.store.append_events([r.as_dict() for r in rows])
+        return {}
+
+    def put_users(self, dataset_arn: str, users: list[dict[str, Any]]) -> dict[str, Any]:
+        dataset, schema = self._target_dataset(dataset_arn, "USERS")
+        rows = records.user_rows(dataset["dataset_group_arn"], schema, users, self.ctx.now())
+        self.ctx.store.append_events([r.as_dict() for r in rows])
+        return {}

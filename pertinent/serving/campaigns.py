@@ -1,0 +1,83 @@
+"""Campaigns in memory: each ACTIVE campaign's trained model, swapped atomically when it changes.
+
+A request looks up its campaign record (one primary-key read) and uses the model of the version it
+names. When UpdateCampaign points the campaign at another version, the first request to notice loads
+the new model *beside* the old one and then replaces the reference; requests already running keep the
+object they hold, so none fails during the swap.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from pertinent import arns
+from pertinent.control.context import Context
+from pertinent.errors import ResourceNotFoundException
+from pertinent.recipes.catalog import ALL_RECIPES
+from pertinent.resources.status import ACTIVE
+from pertinent.training.pipeline import TrainedModel, load_trained_model
+
+
+@dataclass(frozen=True)
+class LoadedCampaign:
+    campaign: dict[str, Any]
+    version_arn: str
+    model: TrainedModel
+    recipe_name: str
+    recipe_type: str
+    dataset_group_arn: str
+    event_watermark: int  # event-log seq already folded into the model's training data
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.campaign.get("campaign_config") or {})
+
+
+class CampaignCache:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._models: dict[str, tuple[TrainedModel, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def model(self, version_arn: str) -> tuple[TrainedModel, dict[str, Any]]:
+        """The trained model of a solution version (loaded once per process)."""
+        cached = self._models.get(version_arn)
+        if cached is not None:
+            return cached
+        version = self.ctx.store.get(version_arn, "solution-version")
+        if version is None or version.get("status") != ACTIVE:
+            raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
+        with self._lock:
+            cached = self._models.get(version_arn)
+            if cached is None:
+                cached = (load_trained_model(self.ctx.artifact_dir(version_arn)), version)
+                self._models[version_arn] = cached
+        return cached
+
+    def get(self, campaign_arn: str) -> LoadedCampaign:
+        campaign = self.ctx.store.get(campaign_arn, "campaign")
+        if campaign is None:
+            raise ResourceNotFoundException(f"Could not find campaign with ARN {campaign_arn}.")
+        if campaign.get("status") != ACTIVE:
+            raise ResourceNotFoundException(
+                f"Campaign {campaign_arn} is {campaign.get('status')}; it can serve once it is ACTIVE."
+            )
+        version_arn = campaign["resolved_solution_version_arn"]
+        model, version = self.model(version_arn)
+        recipe_name = arns.parse(version["recipe_arn"]).path
+        recipe = ALL_RECIPES[version["recipe_arn"]]
+        return LoadedCampaign(
+            campaign,
+            version_arn,
+            model,
+            recipe_name,
+            recipe.recipe_type,
+            version["dataset_group_arn"],
+            int(version.get("event_watermark") or 0),
+        )
+
+    def forget(self, version_arn: str) -> None:
+        with self._lock:
+            self._models.pop(version_arn, None)

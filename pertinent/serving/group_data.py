@@ -1,0 +1,216 @@
+"""What serving needs to know about a dataset group beyond the model: items, users, typed interactions.
+
+Everything here is rebuilt when its inputs change (a bulk import rewrites a Parquet file; PutItems and
+PutUsers append to the event log), detected by a cheap version key, so new items become recommendable and
+filterable without retraining and without restarting.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow.parquet as pq
+
+from pertinent.control.context import Context
+from pertinent.datasets.avro_schema import DatasetSchema, normalize_dataset_type, parse_schema
+from pertinent.filters.evaluate import ItemTable
+
+BULK_FILE = "bulk.parquet"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    arn: str
+    schema: DatasetSchema
+    bulk_path: Path
+
+
+def group_datasets(ctx: Context, dataset_group_arn: str) -> dict[str, DatasetInfo]:
+    """Dataset type (upper case) → its ARN, schema and bulk Parquet path."""
+    found: dict[str, DatasetInfo] = {}
+    for dataset in ctx.store.list("dataset", dataset_group_arn):
+        schema_record = ctx.store.get(dataset["schema_arn"])
+        if schema_record is None:
+            continue
+        found[normalize_dataset_type(dataset["dataset_type"])] = DatasetInfo(
+            dataset["dataset_arn"],
+            parse_schema(schema_record["schema"]),
+            ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE,
+        )
+    return found
+
+
+def _mtime(path: Path | None) -> float:
+    try:
+        return path.stat().st_mtime_ns if path is not None else 0.0
+    except FileNotFoundError:
+        return 0.0
+
+
+@dataclass
+class Catalog:
+    """Every item of the group, model items first (so catalog index == model index for them)."""
+
+    item_ids: npt.NDArray[np.str_]
+    index: dict[str, int]
+    rows: list[dict[str, Any]]  # schema column → value, per item
+    table: ItemTable  # for filters
+    creation_timestamps: npt.NDArray[np.float64]  # NaN where unknown
+    n_model_items: int
+    metadata_fields: tuple[str, ...]
+    textual_fields: tuple[str, ...]
+    _features: Any = field(default=None, repr=False, compare=False)  # built by serving.exploration
+
+    def metadata(self, item: int, columns: Sequence[str]) -> dict[str, str]:
+        row = self.rows[item]
+        return {c: "" if row.get(c) is None else str(row[c]) for c in columns}
+
+
+def _item_rows(ctx: Context, group_arn: str, info: DatasetInfo | None) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    if info is not None and info.bulk_path.exists():
+        for row in pq.read_table(info.bulk_path).to_pylist():
+            rows[str(row["ITEM_ID"])] = row
+    for event in ctx.store.events_of_kind(group_arn, "item"):
+        body = json.loads(event["body"]) if event["body"] else {}
+        rows[str(event["item_id"])] = body or {"ITEM_ID": event["item_id"]}
+    return rows
+
+
+def build_catalog(ctx: Context, group_arn: str, model_item_ids: npt.NDArray[np.str_]) -> Catalog:
+    info = group_datasets(ctx, group_arn).get("ITEMS")
+    rows_by_id = _item_rows(ctx, group_arn, info)
+    ids = [str(i) for i in model_item_ids.tolist()]
+    known = set(ids)
+    ids += sorted(i for i in rows_by_id if i not in known)
+    rows = [rows_by_id.get(i, {"ITEM_ID": i}) for i in ids]
+    numeric: list[str] = []
+    metadata: list[str] = []
+    textual: list[str] = []
+    if info is not None:
+        for f in info.schema.fields:
+            if f.name == "ITEM_ID":
+                continue
+            metadata.append(f.name)
+            if f.textual:
+                textual.append(f.name)
+            elif f.type in ("int", "long", "float", "double"):
+                numeric.append(f.name)
+    filter_rows = [{k: v for k, v in row.items() if k not in textual} for row in rows]
+    table = ItemTable.from_rows(ids, filter_rows, numeric_fields=numeric)
+    created = np.array(
+        [float(r["CREATION_TIMESTAMP"]) if r.get("CREATION_TIMESTAMP") is not None else np.nan for r in rows],
+        dtype=np.float64,
+    )
+    return Catalog(
+        np.asarray(ids, dtype=np.str_),
+        {i: n for n, i in enumerate(ids)},
+        rows,
+        table,
+        created,
+        len(model_item_ids),
+        tuple(metadata),
+        tuple(textual),
+    )
+
+
+@dataclass
+class UserInteractions:
+    """Every user's interactions from bulk data, with event types, newest first (for filters)."""
+
+    user_slices: dict[str, tuple[int, int]]
+    item_ids: npt.NDArray[np.str_]
+    event_types: npt.NDArray[np.str_]
+
+    def of(self, user_id: str) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.str_]]:
+        lo, hi = self.user_slices.get(user_id, (0, 0))
+        return self.item_ids[lo:hi], self.event_types[lo:hi]
+
+
+def build_user_interactions(info: DatasetInfo | None) -> UserInteractions:
+    if info is None or not info.bulk_path.exists():
+        empty = np.zeros(0, dtype=np.str_)
+        return UserInteractions({}, empty, empty)
+    columns = ["USER_ID", "ITEM_ID", "TIMESTAMP"] + (
+        ["EVENT_TYPE"] if "EVENT_TYPE" in info.schema.names else []
+    )
+    table = pq.read_table(info.bulk_path, columns=columns)
+    users = np.asarray(table.column("USER_ID").to_numpy(zero_copy_only=False), dtype=np.str_)
+    order = np.lexsort((-table.column("TIMESTAMP").to_numpy(), users))
+    users = users[order]
+    items = np.asarray(table.column("ITEM_ID").to_numpy(zero_copy_only=False), dtype=np.str_)[order]
+    if "EVENT_TYPE" in columns:
+        types = np.char.lower(
+            np.asarray(table.column("EVENT_TYPE").to_numpy(zero_copy_only=False), dtype=np.str_)
+        )[order]
+    else:
+        types = np.full(len(items), "", dtype=np.str_)
+    slices: dict[str, tuple[int, int]] = {}
+    if len(users):
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        ends = np.r_[starts[1:], len(users)]
+        slices = {str(users[s]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
+    return UserInteractions(slices, items, types)
+
+
+def build_users(ctx: Context, group_arn: str, info: DatasetInfo | None) -> dict[str, dict[str, Any]]:
+    users: dict[str, dict[str, Any]] = {}
+    if info is not None and info.bulk_path.exists():
+        for row in pq.read_table(info.bulk_path).to_pylist():
+            users[str(row["USER_ID"])] = row
+    for event in ctx.store.events_of_kind(group_arn, "user"):
+        users[str(event["user_id"])] = json.loads(event["body"]) if event["body"] else {}
+    return users
+
+
+@dataclass
+class _Entry:
+    key: tuple[Any, ...]
+    value: Any
+
+
+@dataclass
+class GroupDataCache:
+    """Builds each piece once per version key; concurrent requests share the result."""
+
+    ctx: Context
+    _entries: dict[tuple[str, str], _Entry] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _cached(self, name: str, group_arn: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+        entry = self._entries.get((name, group_arn))
+        if entry is not None and entry.key == key:
+            return entry.value  # type: ignore[no-any-return]
+        value = build()
+        with self._lock:
+            self._entries[(name, group_arn)] = _Entry(key, value)
+        return value
+
+    def catalog(self, group_arn: str, model_key: str, model_item_ids: npt.NDArray[np.str_]) -> Catalog:
+        info = group_datasets(self.ctx, group_arn).get("ITEMS")
+        key = (
+            model_key,
+            _mtime(info.bulk_path if info else None),
+            self.ctx.store.last_event_seq(group_arn, "item"),
+        )
+        return self._cached(
+            "catalog", group_arn, key, lambda: build_catalog(self.ctx, group_arn, model_item_ids)
+        )
+
+    def user_interactions(self, group_arn: str) -> UserInteractions:
+        info = group_datasets(self.ctx, group_arn).get("INTERACTIONS")
+        key = (_mtime(info.bulk_path if info else None),)
+        return self._cached("interactions", group_arn, key, lambda: build_user_interactions(info))
+
+    def users(self, group_arn: str) -> Mapping[str, dict[str, Any]]:
+        info = group_datasets(self.ctx, group_arn).get("USERS")
+        key = (_mtime(info.bulk_path if info else None), self.ctx.store.last_event_seq(group_arn, "user"))
+        return self._cached("users", group_arn, key, lambda: build_users(self.ctx, group_arn, info))

@@ -1,0 +1,384 @@
+"""GetRecommendations and GetPersonalizedRanking: model scores, the user's live history, filters,
+exploration of new items, promotions and item metadata."""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pertinent.control.context import Context
+from pertinent.errors import InvalidInputException, ResourceNotFoundException
+from pertinent.filters.evaluate import CompiledFilter, FilterContext, compile_filter
+from pertinent.filters.parser import parse_filter
+from pertinent.filters.values import parse_filter_values
+from pertinent.serving.campaigns import CampaignCache, LoadedCampaign
+from pertinent.serving.exploration import exploration_items
+from pertinent.serving.group_data import Catalog, GroupDataCache
+
+DEFAULT_RESULTS = 25
+MAX_RESULTS = 500
+MAX_RESULTS_WITH_METADATA = 50
+MAX_INPUT_LIST = 500
+#: recipes whose answers carry no score in Personalize
+SCORELESS = frozenset({"aws-popularity-count", "aws-trending-now", "aws-sims", "aws-similar-items"})
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class History:
+    items: npt.NDArray[np.int64]  # model item indices, oldest first (training history, then new events)
+    weights: npt.NDArray[np.float32]
+    catalog_items: npt.NDArray[np.int64]  # the same in catalog indices, including items the model lacks
+
+
+class Recommender:
+    """Serves one process's recommendation requests; all state is caches."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.campaigns = CampaignCache(ctx)
+        self.data = GroupDataCache(ctx)
+        self._filters: dict[str, tuple[str, CompiledFilter]] = {}
+        self._lock = threading.Lock()
+
+    # -- pieces ---------------------------------------------------------------------------------------
+    def history(self, loaded: LoadedCampaign, catalog: Catalog, user_id: str | None) -> History:
+        """Training history plus every interaction logged since training: the very next request sees an event."""
+        if not user_id:
+            empty = np.zeros(0, dtype=np.int64)
+            return History(empty, np.zeros(0, dtype=np.float32), empty)
+        items, weights = loaded.model.user_history(user_id)
+        events = self.ctx.store.user_events(
+            loaded.dataset_group_arn, user_id, after_seq=loaded.event_watermark
+        )
+        model_index = loaded.model.item_index
+        new_model = [model_index[e["item_id"]] for e in events if e["item_id"] in model_index]
+        new_catalog = [catalog.index[e["item_id"]] for e in events if e["item_id"] in catalog.index]
+        all_items = np.concatenate([items.astype(np.int64), np.asarray(new_model, dtype=np.int64)])
+        all_weights = np.concatenate([weights, np.ones(len(new_model), dtype=np.float32)])
+        catalog_items = np.concatenate([items.astype(np.int64), np.asarray(new_catalog, dtype=np.int64)])
+        return History(all_items, all_weights, catalog_items)
+
+    def compiled_filter(self, filter_arn: str, dataset_group_arn: str) -> CompiledFilter:
+        record = self.ctx.store.get(filter_arn, "filter")
+        if record is None:
+            raise ResourceNotFoundException(f"Could not find filter with ARN {filter_arn}.")
+        if record.get("dataset_group_arn") != dataset_group_arn:
+            raise InvalidInputException(
+                f"Filter {filter_arn} belongs to another dataset group than the campaign."
+            )
+        if record.get("status") != "ACTIVE":
+            raise InvalidInputException(f"Filter {filter_arn} is {record.get('status')}, not ACTIVE.")
+        expression = record["filter_expression"]
+        cached = self._filters.get(filter_arn)
+        if cached is None or cached[0] != expression:
+            cached = (expression, compile_filter(parse_filter(expression)))
+            with self._lock:
+                self._filters[filter_arn] = cached
+        return cached[1]
+
+    def filter_mask(
+        self,
+        loaded: LoadedCampaign,
+        catalog: Catalog,
+        filter_arn: str | None,
+        filter_values: Mapping[str, str] | None,
+        user_id: str | None,
+        current_item: int | None,
+        history: History,
+    ) -> npt.NDArray[np.bool_]:
+        """Boolean mask over the catalog: True where an item may be returned."""
+        if not filter_arn:
+            if filter_values:
+                raise InvalidInputException("filterValues were given without a filterArn.")
+            return np.ones(len(catalog.item_ids), dtype=bool)
+        compiled = self.compiled_filter(filter_arn, loaded.dataset_group_arn)
+        values = parse_filter_values(filter_values, compiled.chain)
+        context = FilterContext(
+            items=catalog.table,
+            user_interactions=self.user_interactions(loaded, catalog, user_id),
+            current_user=self.data.users(loaded.dataset_group_arn).get(user_id) if user_id else None,
+            current_item=current_item,
+            values=values,
+        )
+        return np.asarray(compiled(context), dtype=bool)
+
+    def user_interactions(
+        self, loaded: LoadedCampaign, catalog: Catalog, user_id: str | None
+    ) -> dict[str, npt.NDArray[np.int64]]:
+        """Lower-cased event type → catalog indices, most recent first (bulk data and logged events)."""
+        if not user_id:
+            return {}
+        by_type: dict[str, list[int]] = {}
+        logged = self.ctx.store.user_events(loaded.dataset_group_arn, user_id)
+        for event in reversed(logged):
+            index = catalog.index.get(event["item_id"])
+            if index is not None:
+                by_type.setdefault((event["event_type"] or "").lower(), []).append(index)
+        items, types = self.data.user_interactions(loaded.dataset_group_arn).of(user_id)
+        for item, event_type in zip(items.tolist(), types.tolist(), strict=True):
+            index = catalog.index.get(item)
+            if index is not None:
+                by_type.setdefault(event_type, []).append(index)
+        return {k: np.asarray(v, dtype=np.int64) for k, v in by_type.items()}
+
+    # -- GetRecommendations ---------------------------------------------------------------------------
+    def get_recommendations(
+        self,
+        campaign_arn: str | None = None,
+        item_id: str | None = None,
+        user_id: str | None = None,
+        num_results: int | None = None,
+        context: Mapping[str, str] | None = None,
+        filter_arn: str | None = None,
+        filter_values: Mapping[str, str] | None = None,
+        recommender_arn: str | None = None,
+        promotions: Sequence[Record] | None = None,
+        metadata_columns: Mapping[str, Sequence[str]] | None = None,
+    ) -> Record:
+        if recommender_arn:
+            raise InvalidInputException("pertinent does not serve recommenders yet; use a campaign.")
+        if not campaign_arn:
+            raise InvalidInputException("campaignArn is required.")
+        loaded = self.campaigns.get(campaign_arn)
+        n = _num_results(num_results, bool(metadata_columns))
+        recipe = loaded.model.recipe
+        if loaded.recipe_type == "PERSONALIZED_RANKING":
+            raise InvalidInputException(
+                f"Campaign {campaign_arn} uses {loaded.recipe_name}; call GetPersonalizedRanking instead."
+            )
+        catalog = self.data.catalog(loaded.dataset_group_arn, loaded.version_arn, loaded.model.item_ids)
+        related = loaded.recipe_type == "RELATED_ITEMS"
+        if related and not item_id:
+            raise InvalidInputException(
+                f"itemId is required for campaign {campaign_arn} ({loaded.recipe_name})."
+            )
+        if loaded.recipe_name.startswith("aws-user-personalization") and not user_id:
+            raise InvalidInputException(
+                f"userId is required for campaign {campaign_arn} ({loaded.recipe_name})."
+            )
+        history = self.history(loaded, catalog, user_id)
+        current_item = catalog.index.get(item_id) if item_id else None
+        mask = self.filter_mask(loaded, catalog, filter_arn, filter_values, user_id, current_item, history)
+        n_model = catalog.n_model_items
+        excluded = np.flatnonzero(~mask[:n_model])
+
+        promoted: list[tuple[int, float | None, str]] = []
+        if promotions:
+            promoted = self._promoted(loaded, catalog, promotions[0], n, user_id, current_item, history)
+            excluded = np.union1d(excluded, [p[0] for p in promoted]).astype(np.int64)
+        n_main = n - len(promoted)
+
+        if related:
+            model_item = loaded.model.item_index.get(str(item_id))
+            if model_item is not None:
+                ids, scores = recipe.similar_items(model_item, n_main, exclude=excluded)
+            else:  # an item the model never saw: popular items, as Personalize does
+                ids, scores = recipe.recommend(np.zeros(0, dtype=np.int64), n_main, exclude=excluded)
+        else:
+            ids, scores = recipe.recommend(
+                history.items, n_main, exclude=excluded, history_weights=history.weights
+            )
+        results: list[tuple[int, float | None, str | None]] = [
+            (int(i), float(s), None) for i, s in zip(ids.tolist(), scores.tolist(), strict=True)
+        ]
+        if loaded.recipe_name.startswith("aws-user-personalization"):
+            results = self._explore(loaded, catalog, results, mask, history, n_main)
+        results = _interleave(results, [(i, s, name) for i, s, name in promoted], n)
+        return self._answer(loaded, catalog, results, metadata_columns, "item_list")
+
+    def _promoted(
+        self,
+        loaded: LoadedCampaign,
+        catalog: Catalog,
+        promotion: Record,
+        n: int,
+        user_id: str | None,
+        current_item: int | None,
+        history: History,
+    ) -> list[tuple[int, float | None, str]]:
+        percent = int(promotion.get("percent_promoted_items") or 0)
+        if not promotion.get("filter_arn"):
+            raise InvalidInputException("A promotion needs a filterArn.")
+        if not 1 <= percent <= 100:
+            raise InvalidInputException("percentPromotedItems must be between 1 and 100.")
+        count = max(1, math.floor(n * percent / 100))
+        mask = self.filter_mask(
+            loaded,
+            catalog,
+            promotion["filter_arn"],
+            promotion.get("filter_values"),
+            user_id,
+            current_item,
+            history,
+        )
+        excluded = np.flatnonzero(~mask[: catalog.n_model_items])
+        ids, scores = loaded.model.recipe.recommend(
+            history.items, count, exclude=excluded, history_weights=history.weights
+        )
+        name = str(promotion.get("name") or "promotion")
+        return [(int(i), float(s), name) for i, s in zip(ids.tolist(), scores.tolist(), strict=True)]
+
+    def _explore(
+        self,
+        loaded: LoadedCampaign,
+        catalog: Catalog,
+        results: list[tuple[int, float | None, str | None]],
+        mask: npt.NDArray[np.bool_],
+        history: History,
+        n: int,
+    ) -> list[tuple[int, float | None, str | None]]:
+        config = loaded.config.get("item_exploration_config") or {}
+        weight = _float_setting(config, "explorationWeight", 0.3, 0.0, 1.0)
+        cutoff_days = _float_setting(config, "explorationItemAgeCutOff", 30.0, 0.0, None)
+        slots = round(weight * n)
+        if slots == 0:
+            return results
+        popularity = loaded.model.recipe.item_popularity_
+        taken = {i for i, _, _ in results}
+        explored = exploration_items(
+            catalog, popularity, history.catalog_items, mask, cutoff_days, limit=slots, exclude=taken
+        )
+        if not explored:
+            return results
+        keep = results[: max(0, n - len(explored))]
+        return _interleave(keep, [(i, 0.0, None) for i in explored], n)
+
+    def _answer(
+        self,
+        loaded: LoadedCampaign,
+        catalog: Catalog,
+        results: Sequence[tuple[int, float | None, str | None]],
+        metadata_columns: Mapping[str, Sequence[str]] | None,
+        key: str,
+    ) -> Record:
+        columns = self._metadata_columns(loaded, catalog, metadata_columns)
+        scored = loaded.recipe_name not in SCORELESS
+        items: list[Record] = []
+        for index, score, promotion in results:
+            entry: Record = {"item_id": str(catalog.item_ids[index])}
+            if scored and score is not None and math.isfinite(score):
+                entry["score"] = round(float(score), 7)
+            if promotion:
+                entry["promotion_name"] = promotion
+            if columns:
+                entry["metadata"] = catalog.metadata(index, columns)
+            items.append(entry)
+        return {key: items, "recommendation_id": f"RID-{uuid.uuid4()}"}
+
+    @staticmethod
+    def _metadata_columns(
+        loaded: LoadedCampaign, catalog: Catalog, metadata_columns: Mapping[str, Sequence[str]] | None
+    ) -> list[str]:
+        if not metadata_columns:
+            return []
+        if not loaded.config.get("enable_metadata_with_recommendations"):
+            raise InvalidInputException(
+                "metadataColumns need campaignConfig.enableMetadataWithRecommendations on the campaign."
+            )
+        unknown_keys = set(metadata_columns) - {"ITEMS"}
+        if unknown_keys:
+            raise InvalidInputException(f"metadataColumns keys must be ITEMS, not {sorted(unknown_keys)}.")
+        columns = list(metadata_columns.get("ITEMS", []))
+        if len(columns) > 10:
+            raise InvalidInputException("metadataColumns takes at most 10 ITEMS columns.")
+        unknown = [c for c in columns if c not in catalog.metadata_fields]
+        if unknown:
+            raise InvalidInputException(f"The Items dataset has no column {unknown[0]!r}.")
+        return columns
+
+    # -- GetPersonalizedRanking -----------------------------------------------------------------------
+    def get_personalized_ranking(
+        self,
+        campaign_arn: str,
+        input_list: Sequence[str],
+        user_id: str,
+        context: Mapping[str, str] | None = None,
+        filter_arn: str | None = None,
+        filter_values: Mapping[str, str] | None = None,
+        metadata_columns: Mapping[str, Sequence[str]] | None = None,
+    ) -> Record:
+        loaded = self.campaigns.get(campaign_arn)
+        if loaded.recipe_type not in ("PERSONALIZED_RANKING", "USER_PERSONALIZATION") or (
+            loaded.recipe_name in SCORELESS
+        ):
+            raise InvalidInputException(
+                f"Campaign {campaign_arn} uses {loaded.recipe_name}, which cannot rank; use a "
+                "personalized-ranking or user-personalization campaign."
+            )
+        limit = MAX_RESULTS_WITH_METADATA if metadata_columns else MAX_INPUT_LIST
+        if not input_list:
+            raise InvalidInputException("inputList must contain at least one item id.")
+        if len(input_list) > limit:
+            raise InvalidInputException(
+                f"inputList may contain at most {limit} items, not {len(input_list)}."
+            )
+        catalog = self.data.catalog(loaded.dataset_group_arn, loaded.version_arn, loaded.model.item_ids)
+        history = self.history(loaded, catalog, user_id)
+        mask = self.filter_mask(loaded, catalog, filter_arn, filter_values, user_id, None, history)
+        unique = list(dict.fromkeys(input_list))
+        model_index = loaded.model.item_index
+        allowed = [i for i in unique if i not in catalog.index or mask[catalog.index[i]]]
+        known = [model_index[i] for i in allowed if i in model_index]
+        results: list[tuple[int, float | None, str | None]] = []
+        if known:
+            ids, scores = loaded.model.recipe.rank(history.items, known, history_weights=history.weights)
+            results = [(int(i), float(s), None) for i, s in zip(ids.tolist(), scores.tolist(), strict=True)]
+        answer = self._answer(loaded, catalog, results, metadata_columns, "personalized_ranking")
+        for item in allowed:  # items the model does not know go last, without a score, in input order
+            if item not in model_index:
+                entry: Record = {"item_id": item}
+                answer["personalized_ranking"].append(entry)
+        return answer
+
+
+def _num_results(num_results: int | None, with_metadata: bool) -> int:
+    if num_results is None:
+        return DEFAULT_RESULTS
+    limit = MAX_RESULTS_WITH_METADATA if with_metadata else MAX_RESULTS
+    if not 1 <= num_results <= limit:
+        raise InvalidInputException(f"numResults must be between 1 and {limit}, not {num_results}.")
+    return num_results
+
+
+def _float_setting(
+    config: Mapping[str, str], key: str, default: float, low: float, high: float | None
+) -> float:
+    raw = config.get(key)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInputException(f"itemExplorationConfig.{key} must be a number, not {raw!r}.") from None
+    if value < low or (high is not None and value > high):
+        raise InvalidInputException(
+            f"itemExplorationConfig.{key} must be between {low} and {high}, not {raw}."
+        )
+    return value
+
+
+def _interleave(
+    main: list[tuple[int, float | None, Any]], extra: list[tuple[int, float | None, Any]], n: int
+) -> list[tuple[int, float | None, Any]]:
+    """Spread ``extra`` evenly through ``main`` (deterministic positions), at most ``n`` in all."""
+    if not extra:
+        return main[:n]
+    total = min(n, len(main) + len(extra))
+    positions = {min(total - 1, round((j + 1) * total / (len(extra) + 1)) - 1) for j in range(len(extra))}
+    out: list[tuple[int, float | None, Any]] = []
+    main_iter, extra_iter = iter(main), iter(extra)
+    for slot in range(total):
+        source = extra_iter if slot in positions else main_iter
+        item = next(source, None) or next(main_iter, None) or next(extra_iter, None)
+        if item is None:
+            break
+        out.append(item)
+    return out
