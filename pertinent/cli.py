@@ -64,6 +64,30 @@ def serve(
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower())
 
 
+@main.command()
+@click.option(
+    "--movielens",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="A MovieLens folder (ratings.csv, movies.csv) to use instead of the generated catalog.",
+)
+@click.option("--host", default=None, help="[default: 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="[default: 8080]")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="[default: ./pertinent-data]")
+@click.option("--no-serve", is_flag=True, help="Exit after the walk-through instead of serving.")
+def demo(
+    movielens: Path | None, host: str | None, port: int | None, data_dir: Path | None, no_serve: bool
+) -> None:
+    """Set up a complete example (import, train, campaigns, search) and serve it with the console."""
+    from rich.console import Console
+
+    from pertinent.demo.run import run_demo
+
+    logging.basicConfig(level="WARNING")
+    settings = load_settings(current_environ(), host=host, port=port, data_dir=data_dir)
+    run_demo(settings, movielens, Console(), serve_forever=not no_serve)
+
+
 @main.command("train")
 @click.option("--solution-arn", default=None, help="Train a new version of this solution.")
 @click.option(

@@ -1,0 +1,315 @@
+"""Orchestrate the demo through the real API: the same boto3 calls a Personalize user would make."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import uvicorn
+from botocore.config import Config
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pertinent.config import Settings
+from pertinent.demo.catalog import DemoData, from_movielens, generate
+
+GROUP = "pertinent-demo"
+RECIPES = {
+    "demo-user-personalization": "aws-user-personalization",
+    "demo-similar-items": "aws-similar-items",
+    "demo-personalized-ranking": "aws-personalized-ranking",
+}
+DESCRIBE = {
+    "dataset": ("describe_dataset", "datasetArn", "dataset"),
+    "import": ("describe_dataset_import_job", "datasetImportJobArn", "datasetImportJob"),
+    "solution": ("describe_solution", "solutionArn", "solution"),
+    "version": ("describe_solution_version", "solutionVersionArn", "solutionVersion"),
+    "campaign": ("describe_campaign", "campaignArn", "campaign"),
+}
+UNWATCHED = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")'
+
+
+@dataclass
+class DemoServer:
+    url: str
+    app: Any
+    stop: Callable[[], None]
+
+
+def start(settings: Settings) -> DemoServer:
+    """Serve the app in a background thread on settings.host:port (fails clearly if the port is taken)."""
+    from pertinent.api.app import create_app
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError:
+            raise SystemExit(
+                f"port {settings.port} on {settings.host} is in use; pass --port to choose another"
+            ) from None
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise SystemExit("the server did not start")
+        time.sleep(0.02)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(20)
+
+    return DemoServer(f"http://{settings.host}:{settings.port}", app, stop)
+
+
+def clients(url: str) -> tuple[Any, Any, Any]:
+    kw: dict[str, Any] = dict(
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="demo",
+        aws_secret_access_key="demo",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    return (
+        boto3.client("personalize", **kw),
+        boto3.client("personalize-runtime", **kw),
+        boto3.client("personalize-events", **kw),
+    )
+
+
+class Demo:
+    def __init__(self, server: DemoServer, console: Console) -> None:
+        self.server = server
+        self.console = console
+        self.personalize, self.runtime, self.events = clients(server.url)
+        self.store = server.app.state.ctx.store
+        self.region_arn = server.app.state.ctx.arn
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def wait(
+        self, describe: Callable[[], dict[str, Any]], on_poll: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
+        while True:
+            record = describe()
+            if on_poll is not None:
+                on_poll(record)
+            if record["status"] == "ACTIVE":
+                return record
+            if record["status"] in ("CREATE FAILED", "CREATE STOPPED"):
+                raise SystemExit(f"{record.get('name') or record}: {record.get('failureReason')}")
+            time.sleep(0.1)
+
+    def wait_for(
+        self, kind: str, arn: str, on_poll: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
+        """Poll the Describe call of ``kind`` until the resource is ACTIVE (as Personalize tutorials do)."""
+        operation, parameter, key = DESCRIBE[kind]
+        call = getattr(self.personalize, operation)
+        return self.wait(lambda: call(**{parameter: arn})[key], on_poll)
+
+    def exists(self, arn: str) -> bool:
+        return self.store.get(arn) is not None
+
+    # -- setup --------------------------------------------------------------------------------------
+    def setup(self, data: DemoData) -> None:
+        p = self.personalize
+        group = self.region_arn("dataset-group", GROUP)
+        with self.progress() as progress:
+            step = progress.add_task("dataset group, schemas, datasets", total=1.0, message="")
+            p.create_dataset_group(name=GROUP)
+            self.wait(lambda: p.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
+            datasets = {}
+            for kind, schema in (("Interactions", data.interactions_schema), ("Items", data.items_schema)):
+                schema_arn = p.create_schema(name=f"{GROUP}-{kind.lower()}", schema=schema)["schemaArn"]
+                arn = p.create_dataset(
+                    name=f"{GROUP}-{kind.lower()}",
+                    schemaArn=schema_arn,
+                    datasetGroupArn=group,
+                    datasetType=kind,
+                )["datasetArn"]
+                self.wait_for("dataset", arn)
+                datasets[kind] = arn
+            progress.update(step, completed=1.0)
+            for kind, path, rows in (
+                ("Interactions", data.interactions_csv, data.n_interactions),
+                ("Items", data.items_csv, data.n_items),
+            ):
+                task = progress.add_task(f"import {kind.lower()}", total=rows, message="")
+                job = p.create_dataset_import_job(
+                    jobName=f"{GROUP}-{kind.lower()}",
+                    datasetArn=datasets[kind],
+                    dataSource={"dataLocation": str(path)},
+                )["datasetImportJobArn"]
+
+                def show(record: dict[str, Any], task: TaskID = task, job: str = job) -> None:
+                    rows_read = (self.store.get(job) or {}).get("rows_read", 0)
+                    progress.update(task, completed=rows_read, message=record["status"])
+
+                self.wait_for("import", job, show)
+            versions = {}
+            for name, recipe in RECIPES.items():
+                solution = p.create_solution(
+                    name=name, datasetGroupArn=group, recipeArn=f"arn:aws:personalize:::recipe/{recipe}"
+                )["solutionArn"]
+                self.wait_for("solution", solution)
+                versions[name] = p.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+            tasks = {
+                name: progress.add_task(f"train {RECIPES[name]}", total=1.0, message="queued")
+                for name in versions
+            }
+            for name, version in versions.items():
+
+                def show_training(record: dict[str, Any], name: str = name, version: str = version) -> None:
+                    state = (self.store.get(version) or {}).get("training_progress") or {}
+                    progress.update(
+                        tasks[name],
+                        completed=max(0.0, float(state.get("fraction", 0.0))),
+                        message=str(state.get("message", record["status"])),
+                    )
+
+                self.wait_for("version", version, show_training)
+                progress.update(tasks[name], completed=1.0, message="ACTIVE")
+            task = progress.add_task("campaigns, event tracker, filter", total=len(versions) + 2, message="")
+            for name, version in versions.items():
+                config = {"enableMetadataWithRecommendations": True}
+                if RECIPES[name] == "aws-user-personalization":
+                    config["itemExplorationConfig"] = {"explorationWeight": "0.1"}  # type: ignore[assignment]
+                campaign = p.create_campaign(name=name, solutionVersionArn=version, campaignConfig=config)[
+                    "campaignArn"
+                ]
+                self.wait_for("campaign", campaign)
+                progress.advance(task)
+            tracker = p.create_event_tracker(name=f"{GROUP}-tracker", datasetGroupArn=group)[
+                "eventTrackerArn"
+            ]
+            self.wait(lambda: p.describe_event_tracker(eventTrackerArn=tracker)["eventTracker"])
+            progress.advance(task)
+            unwatched = p.create_filter(
+                name=f"{GROUP}-unwatched", datasetGroupArn=group, filterExpression=UNWATCHED
+            )["filterArn"]
+            self.wait(lambda: p.describe_filter(filterArn=unwatched)["filter"])
+            progress.advance(task)
+
+    def progress(self) -> Progress:
+        return Progress(
+            TextColumn("{task.description:<34}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[message]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+
+    # -- the show -----------------------------------------------------------------------------------
+    def show(self, user: str) -> None:
+        campaign = self.region_arn("campaign", "demo-user-personalization")
+        similar = self.region_arn("campaign", "demo-similar-items")
+        ranking = self.region_arn("campaign", "demo-personalized-ranking")
+        unwatched = self.region_arn("filter", f"{GROUP}-unwatched")
+        metrics = self.personalize.get_solution_metrics(
+            solutionVersionArn=self.personalize.describe_campaign(campaignArn=campaign)["campaign"][
+                "solutionVersionArn"
+            ]
+        )["metrics"]
+        self.console.print(
+            f"\nuser-personalization offline metrics: NDCG@10 "
+            f"{metrics['normalized_discounted_cumulative_gain_at_10']:.3f}, precision@10 "
+            f"{metrics['precision_at_10']:.3f}, coverage {metrics['coverage']:.3f}"
+        )
+        columns = {"ITEMS": ["TITLE", "GENRES"]}
+        answer = self.runtime.get_recommendations(
+            campaignArn=campaign, userId=user, numResults=8, filterArn=unwatched, metadataColumns=columns
+        )
+        self.table(f"Recommended for {user} (unwatched only)", answer["itemList"])
+        first = answer["itemList"][0]
+        related = self.runtime.get_recommendations(
+            campaignArn=similar, itemId=first["itemId"], numResults=5, metadataColumns=columns
+        )
+        self.table(f"Similar to “{first['metadata']['TITLE']}”", related["itemList"])
+        candidates = [e["itemId"] for e in related["itemList"]] + [first["itemId"]]
+        ranked = self.runtime.get_personalized_ranking(
+            campaignArn=ranking, userId=user, inputList=candidates, metadataColumns=columns
+        )
+        self.table(f"Those {len(candidates)} films ranked for {user}", ranked["personalizedRanking"])
+        tracker = self.personalize.describe_event_tracker(
+            eventTrackerArn=self.region_arn("event-tracker", f"{GROUP}-tracker")
+        )["eventTracker"]["trackingId"]
+        picks = [e["itemId"] for e in related["itemList"][:3]]
+        self.events.put_events(
+            trackingId=tracker,
+            userId=user,
+            sessionId=f"{user}-demo",
+            eventList=[{"eventType": "watch", "itemId": item, "sentAt": time.time()} for item in picks],
+        )
+        after = self.runtime.get_recommendations(
+            campaignArn=campaign, userId=user, numResults=8, filterArn=unwatched, metadataColumns=columns
+        )
+        self.table(
+            f"After {user} watches {len(picks)} of those similar films (the very next request)",
+            after["itemList"],
+        )
+
+    def table(self, title: str, items: list[dict[str, Any]]) -> None:
+        table = Table(title=title, title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("item")
+        table.add_column("title")
+        table.add_column("genres")
+        table.add_column("score", justify="right")
+        for n, entry in enumerate(items, 1):
+            meta = entry.get("metadata", {})
+            score = entry.get("score")
+            table.add_row(
+                str(n),
+                entry["itemId"],
+                meta.get("TITLE", ""),
+                meta.get("GENRES", "").replace("|", ", "),
+                "" if score is None else f"{score:.4f}",
+            )
+        self.console.print(table)
+
+
+def run_demo(
+    settings: Settings, movielens: Path | None, console: Console, serve_forever: bool = True
+) -> None:
+    server = start(settings)
+    try:
+        demo = Demo(server, console)
+        console.print(f"pertinent demo — server on {server.url}, data in {settings.data_dir.resolve()}")
+        if demo.exists(server.app.state.ctx.arn("campaign", "demo-user-personalization")):
+            console.print("the demo is already set up in this data folder; reusing it")
+        else:
+            folder = settings.data_dir / "demo-input"
+            if movielens is not None:
+                data = from_movielens(movielens, folder)
+                console.print(
+                    f"MovieLens from {movielens}: {data.n_interactions:,} ratings, {data.n_items:,} movies"
+                )
+            else:
+                data = generate(folder)
+                console.print(
+                    f"generated catalog: {data.n_items:,} films, {data.n_users:,} users, "
+                    f"{data.n_interactions:,} watch events"
+                )
+            demo.setup(data)
+        demo.show("user-1" if movielens is None else "1")
+        console.print(
+            f"\n[bold]Console:[/bold] {server.url}/console/   [bold]API endpoint_url:[/bold] {server.url}"
+        )
+        if serve_forever:
+            console.print("Serving; press Ctrl-C to stop.")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

@@ -1,0 +1,51 @@
+"""`pertinent demo` runs the whole walk-through offline, and a second run reuses what the first set up."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from pertinent.config import load_settings
+from pertinent.demo.catalog import generate
+from pertinent.demo.run import run_demo
+from tests.conftest import MOVIELENS, free_port
+
+
+def test_generated_catalog_is_deterministic_and_big_enough(tmp_path: Path) -> None:
+    first = generate(tmp_path / "a")
+    second = generate(tmp_path / "b")
+    assert first.interactions_csv.read_bytes() == second.interactions_csv.read_bytes()
+    assert first.n_interactions >= 1000 and first.n_users >= 25
+
+
+def test_demo_walkthrough(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data", port=free_port(), worker_poll_seconds=0.05)
+    out = io.StringIO()
+    run_demo(settings, None, Console(file=out, width=140), serve_forever=False)
+    text = out.getvalue()
+    for expected in (
+        "import interactions",
+        "train aws-user-personalization",
+        "Recommended for user-1",
+        "Similar to",
+        "ranked for user-1",
+        "the very next request",
+        "/console/",
+    ):
+        assert expected in text, expected
+    again = io.StringIO()
+    run_demo(settings, None, Console(file=again, width=140), serve_forever=False)
+    assert "already set up" in again.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MOVIELENS.exists(), reason="shared MovieLens data not present")
+def test_demo_on_movielens(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data", port=free_port(), worker_poll_seconds=0.05)
+    out = io.StringIO()
+    run_demo(settings, MOVIELENS, Console(file=out, width=160), serve_forever=False)
+    assert "100,836 ratings" in out.getvalue()
+    assert "Recommended for 1" in out.getvalue()
