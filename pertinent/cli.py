@@ -88,6 +88,43 @@ def demo(
     run_demo(settings, movielens, Console(), serve_forever=not no_serve)
 
 
+@main.command("search")
+@click.argument("text")
+@click.option("--index", required=True, help="The dataset group's name.")
+@click.option("--user-id", required=True)
+@click.option("--campaign-arn", required=True, help="A personalized-ranking campaign.")
+@click.option("--weight", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True)
+@click.option("--fields", default="TITLE^2,GENRES", show_default=True, help="Comma-separated, with ^boost.")
+@click.option("--size", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--endpoint", default="http://127.0.0.1:8080", show_default=True)
+def search_command(
+    text: str,
+    index: str,
+    user_id: str,
+    campaign_arn: str,
+    weight: float,
+    fields: str,
+    size: int,
+    endpoint: str,
+) -> None:
+    """Search the catalog; print plain and personalized results side by side with each rank change."""
+    from rich.console import Console
+
+    from pertinent.cli_search import run_search
+
+    run_search(
+        endpoint.rstrip("/"),
+        index,
+        text,
+        [f.strip() for f in fields.split(",") if f.strip()],
+        user_id,
+        campaign_arn,
+        weight,
+        size,
+        Console(),
+    )
+
+
 @main.command("train")
 @click.option("--solution-arn", default=None, help="Train a new version of this solution.")
 @click.option(

@@ -13,10 +13,12 @@ from starlette.routing import Route
 from pertinent.api.control_plane import ControlPlane
 from pertinent.api.convenience import convenience_routes
 from pertinent.api.rest_json import RestJsonService
+from pertinent.api.search_routes import search_routes
 from pertinent.api.service_model import ServiceCodec
 from pertinent.config import Settings
 from pertinent.control import OPERATIONS, Context
 from pertinent.events.ingest import EventIngest
+from pertinent.search.service import SearchService
 from pertinent.serving.recommend import Recommender
 from pertinent.store import MetadataStore
 from pertinent.version import __version__
@@ -74,6 +76,9 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         )
         routes += runtime.routes() + events.routes()
         routes += convenience_routes(recommender, ingest, runtime_codec, events_codec)
+        searcher = SearchService(ctx, recommender)
+        routes += search_routes(searcher)
+        app_state["search"] = searcher
         app_state["recommender"] = recommender
 
     @contextlib.asynccontextmanager
@@ -91,4 +96,5 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
     app.state.ctx = ctx
     app.state.worker = worker
     app.state.recommender = app_state.get("recommender")
+    app.state.search = app_state.get("search")
     return app

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from rich.table import Table
 
 from pertinent.config import Settings
 from pertinent.demo.catalog import DemoData, from_movielens, generate
+from pertinent.search.compare import compare
 
 GROUP = "pertinent-demo"
 RECIPES = {
@@ -33,7 +36,16 @@ DESCRIBE = {
     "version": ("describe_solution_version", "solutionVersionArn", "solutionVersion"),
     "campaign": ("describe_campaign", "campaignArn", "campaign"),
 }
+SEARCH_PIPELINE = "demo-personalized"
 UNWATCHED = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")'
+
+
+def http_json(url: str, body: Any, method: str = "POST") -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
 
 
 @dataclass
@@ -193,6 +205,20 @@ class Demo:
             ]
             self.wait(lambda: p.describe_event_tracker(eventTrackerArn=tracker)["eventTracker"])
             progress.advance(task)
+            pipeline = {
+                "description": "demo: BM25 blended with the user's taste",
+                "response_processors": [
+                    {
+                        "personalized_search_ranking": {
+                            "campaign_arn": self.region_arn("campaign", "demo-personalized-ranking"),
+                            "recipe": "aws-personalized-ranking",
+                            "weight": 0.6,
+                            "aws_region": "us-east-1",
+                        }
+                    }
+                ],
+            }
+            http_json(f"{self.server.url}/search/_search/pipeline/{SEARCH_PIPELINE}", pipeline, method="PUT")
             unwatched = p.create_filter(
                 name=f"{GROUP}-unwatched", datasetGroupArn=group, filterExpression=UNWATCHED
             )["filterArn"]
@@ -258,6 +284,37 @@ class Demo:
             after["itemList"],
         )
 
+    def search(self, user: str, text: str) -> None:
+        query = {
+            "query": {"multi_match": {"query": text, "fields": ["TITLE^2", "GENRES", "DESCRIPTION"]}},
+            "size": 10,
+        }
+        plain = http_json(f"{self.server.url}/search/{GROUP}/_search", query)
+        body = {**query, "ext": {"personalize_request_parameters": {"user_id": user}}}
+        personalized = http_json(
+            f"{self.server.url}/search/{GROUP}/_search?search_pipeline={SEARCH_PIPELINE}", body
+        )
+        table = Table(
+            title=f"Search “{text}” for {user}: plain BM25 vs personalized (pipeline "
+            f"{SEARCH_PIPELINE}, weight 0.6)",
+            title_justify="left",
+        )
+        for column in ("plain", "personalized", "change", "title", "genres"):
+            table.add_column(
+                column, justify="right" if column in ("plain", "personalized", "change") else "left"
+            )
+        for row in compare(plain, personalized, ("TITLE",)):
+            hit = next(h for h in personalized["hits"]["hits"] if h["_id"] == row.item_id)
+            change = f"▲{row.delta}" if row.delta > 0 else (f"▼{-row.delta}" if row.delta < 0 else "·")
+            table.add_row(
+                str(row.plain_rank),
+                str(row.personalized_rank),
+                change,
+                row.label,
+                str(hit["_source"].get("GENRES", "")).replace("|", ", "),
+            )
+        self.console.print(table)
+
     def table(self, title: str, items: list[dict[str, Any]]) -> None:
         table = Table(title=title, title_justify="left")
         table.add_column("#", justify="right")
@@ -301,7 +358,9 @@ def run_demo(
                     f"{data.n_interactions:,} watch events"
                 )
             demo.setup(data)
-        demo.show("user-1" if movielens is None else "1")
+        user = "user-1" if movielens is None else "1"
+        demo.show(user)
+        demo.search(user, "love" if movielens is not None else "kingdom summer detective")
         console.print(
             f"\n[bold]Console:[/bold] {server.url}/console/   [bold]API endpoint_url:[/bold] {server.url}"
         )

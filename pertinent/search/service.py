@@ -1,0 +1,232 @@
+"""Search as the server runs it: one tantivy index per dataset group, kept current, and pipelines.
+
+The index of a dataset group (named like the group) holds its Items dataset. Before each search a cheap
+version check compares the Items Parquet file and the newest PutItems event with what the index was built
+from: a new bulk import rebuilds it, PutItems rows since the last check are upserted. Search pipelines are
+stored in the metadata store, so every replica sees the same ones.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pertinent.control.context import Context
+from pertinent.errors import PersonalizeError
+from pertinent.search.errors import SearchPipelineProcessingError, SearchRequestError
+from pertinent.search.index import IndexField, ItemIndex
+from pertinent.search.pipelines import (
+    SearchPipeline,
+    apply_pipeline,
+    parse_pipeline,
+    request_parameters_from_body,
+)
+from pertinent.search.query_dsl import search
+from pertinent.serving.group_data import DatasetInfo, group_datasets
+from pertinent.serving.recommend import Recommender
+
+PIPELINE_KIND = "search-pipeline"
+SETTINGS_KIND = "search-index-settings"
+DEFAULT_PIPELINE_SETTING = "index.search.default_pipeline"
+
+
+def _not_found(index_name: str, why: str = "") -> SearchRequestError:
+    return SearchRequestError(
+        "index_not_found_exception",
+        f"no such index [{index_name}]{why}",
+        status=404,
+        metadata={"index": index_name},
+    )
+
+
+def index_fields(info: DatasetInfo) -> list[IndexField]:
+    fields = []
+    for f in info.schema.fields:
+        if f.name == "ITEM_ID":
+            continue
+        if f.type == "boolean":
+            fields.append(IndexField(f.name, "boolean"))
+        elif f.type in ("int", "long", "float", "double"):
+            fields.append(IndexField(f.name, "numeric", integer=f.type in ("int", "long")))
+        elif f.categorical:
+            fields.append(IndexField(f.name, "categorical"))
+        else:
+            fields.append(IndexField(f.name, "text"))
+    return fields
+
+
+class SearchService:
+    def __init__(self, ctx: Context, recommender: Recommender) -> None:
+        self.ctx = ctx
+        self.recommender = recommender
+        self._indexes: dict[str, ItemIndex] = {}
+        self._lock = threading.Lock()
+
+    # -- indexes ------------------------------------------------------------------------------------
+    def _folder(self, index_name: str) -> Path:
+        return self.ctx.settings.data_dir / "search" / index_name
+
+    def index(self, index_name: str) -> ItemIndex:
+        group_arn = self.ctx.arn("dataset-group", index_name)
+        if self.ctx.store.get(group_arn, "dataset-group") is None:
+            raise _not_found(index_name)
+        info = group_datasets(self.ctx, group_arn).get("ITEMS")
+        if info is None:
+            raise _not_found(index_name, ": its dataset group has no Items dataset")
+        with self._lock:
+            return self._current(index_name, group_arn, info)
+
+    def _current(self, index_name: str, group_arn: str, info: DatasetInfo) -> ItemIndex:
+        folder = self._folder(index_name)
+        state_file = folder / "pertinent-state.json"
+        bulk_version = info.bulk_path.stat().st_mtime_ns if info.bulk_path.exists() else 0
+        last_item = self.ctx.store.last_event_seq(group_arn, "item")
+        state = json.loads(state_file.read_text()) if state_file.exists() else None
+        index = self._indexes.get(index_name)
+        if (
+            state is None
+            or state.get("bulk") != bulk_version
+            or state.get("schema") != info.arn + str([f.name for f in info.schema.fields])
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+            index = ItemIndex.create(folder / "index", index_fields(info))
+            rows = self._bulk_rows(info) + self._logged_rows(group_arn, 0)
+            index.replace_all(
+                pa.Table.from_pylist(rows, schema=info.schema.arrow_schema())
+                if rows
+                else info.schema.arrow_schema().empty_table()
+            )
+        else:
+            if index is None:
+                index = ItemIndex.open(folder / "index")
+            if state.get("items", 0) < last_item:
+                index.upsert(self._logged_rows(group_arn, state.get("items", 0)))
+        state_file.write_text(
+            json.dumps(
+                {
+                    "bulk": bulk_version,
+                    "items": last_item,
+                    "schema": info.arn + str([f.name for f in info.schema.fields]),
+                }
+            )
+        )
+        self._indexes[index_name] = index
+        return index
+
+    @staticmethod
+    def _bulk_rows(info: DatasetInfo) -> list[dict[str, Any]]:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(info.bulk_path).to_pylist() if info.bulk_path.exists() else []
+
+    def _logged_rows(self, group_arn: str, after_seq: int) -> list[dict[str, Any]]:
+        latest: dict[str, dict[str, Any]] = {}
+        for event in self.ctx.store.events_of_kind(group_arn, "item", after_seq):
+            latest[str(event["item_id"])] = (
+                json.loads(event["body"]) if event["body"] else {"ITEM_ID": event["item_id"]}
+            )
+        return list(latest.values())
+
+    # -- pipelines ----------------------------------------------------------------------------------
+    def _pipeline_arn(self, pipeline_id: str) -> str:
+        return f"pertinent:search-pipeline/{pipeline_id}"
+
+    def put_pipeline(self, pipeline_id: str, body: Any) -> dict[str, Any]:
+        parse_pipeline(pipeline_id, body)  # validates; raises SearchRequestError
+        arn = self._pipeline_arn(pipeline_id)
+        record = {"pipeline_id": pipeline_id, "body": body, "creation_date_time": self.ctx.now()}
+        with self.ctx.store.write() as conn:
+            self.ctx.store.delete(arn, conn=conn)
+            self.ctx.store.insert(PIPELINE_KIND, arn, record, conn=conn)
+        return {"acknowledged": True}
+
+    def get_pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        record = self.ctx.store.get(self._pipeline_arn(pipeline_id), PIPELINE_KIND)
+        if record is None:
+            raise SearchRequestError(
+                "resource_not_found_exception", f"Search pipeline [{pipeline_id}] not found", status=404
+            )
+        return {pipeline_id: record["body"]}
+
+    def delete_pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        self.get_pipeline(pipeline_id)
+        self.ctx.store.delete(self._pipeline_arn(pipeline_id))
+        return {"acknowledged": True}
+
+    def _stored_pipeline(self, pipeline_id: str) -> SearchPipeline:
+        return parse_pipeline(pipeline_id, self.get_pipeline(pipeline_id)[pipeline_id])
+
+    def put_settings(self, index_name: str, body: Any) -> dict[str, Any]:
+        self.index(index_name)
+        if not isinstance(body, Mapping):
+            raise SearchRequestError("illegal_argument_exception", "the settings body must be an object")
+        flat = dict(body.get("index", {}) if isinstance(body.get("index"), Mapping) else {})
+        flat = {f"index.{k}": v for k, v in flat.items()} | {k: v for k, v in body.items() if k != "index"}
+        unknown = sorted(set(flat) - {DEFAULT_PIPELINE_SETTING})
+        if unknown:
+            raise SearchRequestError("illegal_argument_exception", f"unknown setting [{unknown[0]}]")
+        pipeline = flat.get(DEFAULT_PIPELINE_SETTING)
+        if pipeline not in (None, "_none"):
+            self._stored_pipeline(str(pipeline))
+        arn = f"pertinent:search-index-settings/{index_name}"
+        with self.ctx.store.write() as conn:
+            self.ctx.store.delete(arn, conn=conn)
+            self.ctx.store.insert(SETTINGS_KIND, arn, {"default_pipeline": pipeline}, conn=conn)
+        return {"acknowledged": True}
+
+    def _default_pipeline(self, index_name: str) -> str | None:
+        record = self.ctx.store.get(f"pertinent:search-index-settings/{index_name}", SETTINGS_KIND)
+        value = (record or {}).get("default_pipeline")
+        return None if value in (None, "_none") else str(value)
+
+    # -- search -------------------------------------------------------------------------------------
+    def ranker_for(self, campaign_arn: str) -> Any:
+        def rank(user_id: str, item_ids: list[str], context: dict[str, str]) -> list[str]:
+            answer = self.recommender.get_personalized_ranking(
+                campaign_arn=campaign_arn, input_list=item_ids, user_id=user_id, context=context or None
+            )
+            return [entry["item_id"] for entry in answer["personalized_ranking"]]
+
+        return rank
+
+    def search(self, index_name: str, body: Any, pipeline_param: str | None = None) -> dict[str, Any]:
+        if body is None:
+            body = {}
+        if not isinstance(body, Mapping):
+            raise SearchRequestError("parsing_exception", "request body must be an object")
+        body = dict(body)
+        ad_hoc = body.pop("search_pipeline", None)
+        index = self.index(index_name)
+        if ad_hoc is not None and pipeline_param:
+            raise SearchRequestError(
+                "illegal_argument_exception", "give a search_pipeline in the body or as a parameter, not both"
+            )
+        if ad_hoc is not None:
+            pipeline: SearchPipeline | None = parse_pipeline("_ad_hoc_pipeline", ad_hoc, ad_hoc=True)
+        else:
+            name = pipeline_param or self._default_pipeline(index_name)
+            pipeline = None if name in (None, "_none") else self._stored_pipeline(str(name))
+        parameters = request_parameters_from_body(body)
+        response = search(index, body, index_name=index_name)
+        if pipeline is None:
+            return response
+        for processor in pipeline.response_processors:
+            try:
+                response = apply_pipeline(
+                    response,
+                    processor,
+                    self.ranker_for(processor.campaign_arn),
+                    parameters.user_id if parameters else None,
+                    parameters.context if parameters else None,
+                    pipeline_id=pipeline.pipeline_id,
+                )
+            except SearchPipelineProcessingError:
+                raise
+            except PersonalizeError as exc:  # pragma: no cover - apply_pipeline wraps ranker errors
+                raise SearchRequestError("illegal_argument_exception", exc.message) from exc
+        return response
