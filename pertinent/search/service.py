@@ -27,7 +27,7 @@ from pertinent.search.pipelines import (
     request_parameters_from_body,
 )
 from pertinent.search.query_dsl import search
-from pertinent.serving.group_data import DatasetInfo, group_datasets
+from pertinent.serving.group_data import DatasetInfo
 from pertinent.serving.recommend import Recommender
 
 PIPELINE_KIND = "search-pipeline"
@@ -65,6 +65,7 @@ class SearchService:
         self.ctx = ctx
         self.recommender = recommender
         self._indexes: dict[str, ItemIndex] = {}
+        self._states: dict[str, dict[str, Any]] = {}  # what each open index was built from
         self._lock = threading.Lock()
 
     # -- indexes ------------------------------------------------------------------------------------
@@ -75,46 +76,40 @@ class SearchService:
         group_arn = self.ctx.arn("dataset-group", index_name)
         if self.ctx.store.get(group_arn, "dataset-group") is None:
             raise _not_found(index_name)
-        info = group_datasets(self.ctx, group_arn).get("ITEMS")
+        info = self.recommender.data.directory.get(group_arn).get("ITEMS")
         if info is None:
             raise _not_found(index_name, ": its dataset group has no Items dataset")
         with self._lock:
             return self._current(index_name, group_arn, info)
 
     def _current(self, index_name: str, group_arn: str, info: DatasetInfo) -> ItemIndex:
+        """The index, rebuilt after a bulk import or a schema change, with PutItems rows upserted."""
         folder = self._folder(index_name)
         state_file = folder / "pertinent-state.json"
-        bulk_version = info.bulk_path.stat().st_mtime_ns if info.bulk_path.exists() else 0
+        wanted = {
+            "bulk": info.bulk_path.stat().st_mtime_ns if info.bulk_path.exists() else 0,
+            "schema": info.arn + str([f.name for f in info.schema.fields]),
+        }
         last_item = self.ctx.store.last_event_seq(group_arn, "item")
-        state = json.loads(state_file.read_text()) if state_file.exists() else None
+        state = self._states.get(index_name)
+        if state is None and state_file.exists():
+            state = json.loads(state_file.read_text())
         index = self._indexes.get(index_name)
-        if (
-            state is None
-            or state.get("bulk") != bulk_version
-            or state.get("schema") != info.arn + str([f.name for f in info.schema.fields])
-        ):
+        if state is None or any(state.get(k) != v for k, v in wanted.items()):
             folder.mkdir(parents=True, exist_ok=True)
             index = ItemIndex.create(folder / "index", index_fields(info))
             rows = self._bulk_rows(info) + self._logged_rows(group_arn, 0)
-            index.replace_all(
-                pa.Table.from_pylist(rows, schema=info.schema.arrow_schema())
-                if rows
-                else info.schema.arrow_schema().empty_table()
-            )
+            table = pa.Table.from_pylist(rows, schema=info.schema.arrow_schema()) if rows else None
+            index.replace_all(table if table is not None else info.schema.arrow_schema().empty_table())
         else:
             if index is None:
                 index = ItemIndex.open(folder / "index")
             if state.get("items", 0) < last_item:
-                index.upsert(self._logged_rows(group_arn, state.get("items", 0)))
-        state_file.write_text(
-            json.dumps(
-                {
-                    "bulk": bulk_version,
-                    "items": last_item,
-                    "schema": info.arn + str([f.name for f in info.schema.fields]),
-                }
-            )
-        )
+                index.upsert(self._logged_rows(group_arn, int(state.get("items", 0))))
+        new_state = {**wanted, "items": last_item}
+        if new_state != state:
+            state_file.write_text(json.dumps(new_state))
+        self._states[index_name] = new_state
         self._indexes[index_name] = index
         return index
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,28 @@ class DatasetInfo:
     arn: str
     schema: DatasetSchema
     bulk_path: Path
+
+
+#: how long a group's list of datasets and their parsed schemas is reused (they change only through
+#: CreateDataset / UpdateDataset / DeleteDataset; data changes are seen at once through other keys)
+DIRECTORY_SECONDS = 1.0
+
+
+class DatasetDirectory:
+    """``group_datasets`` for the hot paths, reused for :data:`DIRECTORY_SECONDS`."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._cache: dict[str, tuple[float, dict[str, DatasetInfo]]] = {}
+
+    def get(self, dataset_group_arn: str) -> dict[str, DatasetInfo]:
+        now = time.monotonic()
+        cached = self._cache.get(dataset_group_arn)
+        if cached is not None and now - cached[0] < DIRECTORY_SECONDS:
+            return cached[1]
+        found = group_datasets(self.ctx, dataset_group_arn)
+        self._cache[dataset_group_arn] = (now, found)
+        return found
 
 
 def group_datasets(ctx: Context, dataset_group_arn: str) -> dict[str, DatasetInfo]:
@@ -184,6 +207,10 @@ class GroupDataCache:
     ctx: Context
     _entries: dict[tuple[str, str], _Entry] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    directory: DatasetDirectory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.directory = DatasetDirectory(self.ctx)
 
     def _cached(self, name: str, group_arn: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
         entry = self._entries.get((name, group_arn))
@@ -195,7 +222,7 @@ class GroupDataCache:
         return value
 
     def catalog(self, group_arn: str, model_key: str, model_item_ids: npt.NDArray[np.str_]) -> Catalog:
-        info = group_datasets(self.ctx, group_arn).get("ITEMS")
+        info = self.directory.get(group_arn).get("ITEMS")
         key = (
             model_key,
             _mtime(info.bulk_path if info else None),
@@ -206,11 +233,11 @@ class GroupDataCache:
         )
 
     def user_interactions(self, group_arn: str) -> UserInteractions:
-        info = group_datasets(self.ctx, group_arn).get("INTERACTIONS")
+        info = self.directory.get(group_arn).get("INTERACTIONS")
         key = (_mtime(info.bulk_path if info else None),)
         return self._cached("interactions", group_arn, key, lambda: build_user_interactions(info))
 
     def users(self, group_arn: str) -> Mapping[str, dict[str, Any]]:
-        info = group_datasets(self.ctx, group_arn).get("USERS")
+        info = self.directory.get(group_arn).get("USERS")
         key = (_mtime(info.bulk_path if info else None), self.ctx.store.last_event_seq(group_arn, "user"))
         return self._cached("users", group_arn, key, lambda: build_users(self.ctx, group_arn, info))

@@ -30,7 +30,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import NullPool
 
 from pertinent.errors import ResourceAlreadyExistsException
 from pertinent.store.schema import events, jobs, metadata, resources
@@ -56,9 +55,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL and a busy timeout, one connection per checkout."""
+    """An engine for ``url``; SQLite gets WAL and a busy timeout on each pooled connection."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=NullPool, connect_args={"check_same_thread": False})
+        # pooled connections: the pragmas run once per connection, not once per query
+        engine = create_engine(url, pool_size=8, max_overflow=24, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
