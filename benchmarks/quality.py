@@ -76,15 +76,27 @@ def synthetic(
     mean_length: float = 40.0,
     seed: int = 0,
 ) -> InteractionData:
-    """Topic-structured implicit feedback with power-law popularity and drifting user interests."""
+    """Topic-structured implicit feedback with power-law popularity and drifting user interests.
+
+    Items fall into ``n_topics`` topics of power-law popularity; inside a topic, item popularity is Zipf.
+    A user's events draw a topic from a sparse Dirichlet mix (a few favourite topics, popular topics
+    likelier) that drifts halfway to a second mix over the user's history, then an item from the topic;
+    10 % of events follow global popularity instead. One interaction per (user, item) is kept.
+    """
     rng = np.random.default_rng(seed)
     topic_of = rng.integers(0, n_topics, size=n_items)
-    popularity = rng.permutation(1.0 / np.arange(1, n_items + 1) ** 0.9)  # power law, random item order
     topic_items = [np.flatnonzero(topic_of == t) for t in range(n_topics)]
-    topic_cdfs = [np.cumsum(popularity[items]) for items in topic_items]
-    global_cdf = np.cumsum(popularity / popularity.sum())
-    topic_weight = np.array([popularity[items].sum() for items in topic_items])
-    topic_weight /= topic_weight.sum()
+    topic_pop = 1.0 / np.arange(1, n_topics + 1) ** 0.7
+    topic_pop /= topic_pop.sum()
+    item_weight = np.zeros(n_items)
+    for items in topic_items:
+        item_weight[items] = rng.permutation(1.0 / np.arange(1, len(items) + 1))
+    topic_cdfs = [np.cumsum(item_weight[items]) for items in topic_items]
+    global_weight = np.array([topic_pop[topic_of[i]] for i in range(n_items)]) * item_weight
+    for items in topic_items:
+        if len(items):
+            global_weight[items] /= item_weight[items].sum()
+    global_cdf = np.cumsum(global_weight / global_weight.sum())
 
     lengths = np.clip(rng.lognormal(np.log(mean_length) - 0.5, 1.0, size=n_users).astype(int), 3, 1000)
     users_out: list[NDArray[np.int64]] = []
@@ -92,16 +104,16 @@ def synthetic(
     times_out: list[NDArray[np.int64]] = []
     for user in range(n_users):
         length = int(lengths[user])
-        early = rng.dirichlet(0.05 + 2.0 * topic_weight)  # few favourite topics, popular topics likelier
-        late = 0.5 * early + 0.5 * rng.dirichlet(0.05 + 2.0 * topic_weight)
+        early = rng.dirichlet(topic_pop + 1e-3)  # sparse: a few favourite topics, popular ones likelier
+        late = 0.5 * early + 0.5 * rng.dirichlet(topic_pop + 1e-3)
         t = np.linspace(0.0, 1.0, length)
-        # topic of each event from the drifting mixture; 20 % of events follow global popularity
+        # topic of each event from the drifting mixture; 10 % of events follow global popularity
         mix = (1 - t)[:, None] * early[None, :] + t[:, None] * late[None, :]
         draws = rng.random(length)
         topics = np.minimum((np.cumsum(mix, axis=1) < draws[:, None]).sum(axis=1), n_topics - 1)
         picks = rng.random(length)
         chosen = np.minimum(np.searchsorted(global_cdf, picks), n_items - 1).astype(np.int64)
-        from_topic = rng.random(length) >= 0.2
+        from_topic = rng.random(length) >= 0.1
         for topic in np.unique(topics[from_topic]).tolist():
             rows = np.flatnonzero(from_topic & (topics == topic))
             cdf = topic_cdfs[topic]
@@ -204,13 +216,13 @@ def print_table(title: str, data: InteractionData, split: HoldoutSplit, rows: li
         f"{data.n_users} users, {data.n_items} items, {data.n_interactions} interactions; "
         f"{len(split)} held-out users scored"
     )
-    header = f"| {'model':<58} | NDCG@10 | prec@10 | coverage | train s | ×popularity | ×best(ALS,EASE) |"
+    header = f"| {'model':<66} | NDCG@10 | prec@10 | coverage | train s | ×popularity | ×best(ALS,EASE) |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
         m = r.metrics
         print(
-            f"| {r.name:<58} | {m[ndcg]:.4f}  | {m['precision_at_10']:.4f}  | {m['coverage']:.4f}   | "
+            f"| {r.name:<66} | {m[ndcg]:.4f}  | {m['precision_at_10']:.4f}  | {m['coverage']:.4f}   | "
             f"{r.seconds:7.1f} | {m[ndcg] / pop if pop else float('nan'):11.2f} | "
             f"{m[ndcg] / best_ref if best_ref else float('nan'):15.2f} |"
         )

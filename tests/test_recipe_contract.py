@@ -162,3 +162,27 @@ def test_recency_half_life_is_chosen_from_the_data() -> None:
     history = data.history(0)[0]
     ids, _ = auto.recommend(history, n=3, exclude=history)
     assert all(i < 30 for i in ids)  # user 0 moved to group 0 last
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "pertinent.recipes.base",
+        "pertinent.recipes.popularity_count",
+        "pertinent.recipes.trending_now",
+        "pertinent.recipes.user_personalization",
+        "pertinent.recipes.personalized_ranking",
+        "pertinent.recipes.similar_items",
+        "pertinent.recipes.registry",
+        "pertinent.recipes.hpo",
+        "pertinent.training.matrix",
+        "pertinent.training.splits",
+        "pertinent.training.evaluation",
+    ],
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

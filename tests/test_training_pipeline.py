@@ -298,3 +298,50 @@ def test_movielens_user_personalization_beats_popularity(tmp_path: Path) -> None
     ndcg = "normalized_discounted_cumulative_gain_at_10"
     assert up.metrics[ndcg] > 2 * pop.metrics[ndcg]
     assert up.metrics["coverage"] > pop.metrics["coverage"]
+
+
+def test_trend_discovery_frequency_from_feature_transformation_parameters(tmp_path: Path) -> None:
+    config = {"feature_transformation_parameters": {"trend_discovery_frequency": "1 day", "other": "x"}}
+    result = train(tmp_path, recipe="aws-trending-now", solution_config=config)
+    assert result.tuned_params == {"trend_discovery_frequency": "1 day"}
+    with pytest.raises(TrainingFailure, match="trend_discovery_frequency"):
+        train(
+            tmp_path,
+            recipe="aws-trending-now",
+            solution_config={"algorithm_hyper_parameters": {"trend_discovery_frequency": "5 minutes"}},
+        )
+
+
+def test_hpo_search_grid_random_and_ties() -> None:
+    from pertinent.recipes.hpo import SearchDimension, candidate_configurations, search
+
+    grid = candidate_configurations(
+        [SearchDimension("a", "categorical", values=("x", "y")), SearchDimension("b", "int", low=1, high=3)],
+        10,
+        0,
+    )
+    assert len(grid) == 6 and {(c["a"], c["b"]) for c in grid} == {(a, b) for a in "xy" for b in (1, 2, 3)}
+    sampled = candidate_configurations(
+        [SearchDimension("l", "float", low=1.0, high=1000.0, log_scale=True)], 5, 0
+    )
+    assert len(sampled) == 5 and all(1.0 <= float(c["l"]) <= 1000.0 for c in sampled)
+    assert candidate_configurations([SearchDimension("l", "float", low=1.0, high=1000.0)], 5, 0) != sampled
+
+    def objective(params: dict[str, int | float | str]) -> dict[str, float]:
+        return {"normalized_discounted_cumulative_gain_at_10": -abs(float(params["l"]) - 300.0)}
+
+    result = search(
+        objective,
+        {"l": 10.0},
+        [SearchDimension("l", "float", low=1.0, high=1000.0, log_scale=True)],
+        max_trials=6,
+    )
+    assert len(result.trials) == 6 and result.trials[0].params == {"l": 10.0}
+    assert result.best_score == max(t.score for t in result.trials)
+    flat = search(
+        lambda p: {"normalized_discounted_cumulative_gain_at_10": 0.5},
+        {"l": 10.0},
+        [SearchDimension("l", "float", low=1.0, high=1000.0)],
+        max_trials=4,
+    )
+    assert flat.best_params == {"l": 10.0}  # ties keep the defaults

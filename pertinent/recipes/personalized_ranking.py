@@ -28,7 +28,7 @@ class PersonalizedRanking(UserPersonalization):
     --------
     >>> from pertinent.training.matrix import InteractionData
     >>> data = InteractionData.from_indices([0, 0, 1, 1, 2, 2, 3, 3], [0, 1, 0, 1, 2, 3, 2, 3])
-    >>> ids, scores = PersonalizedRanking().fit(data).rank([0], [3, 1, 2])
+    >>> ids, scores = PersonalizedRanking().fit(data, {"ease_min_item_users": "1"}).rank([0], [3, 1, 2])
     >>> int(ids[0]), round(float(scores.sum()), 6)
     (1, 1.0)
     """
@@ -51,7 +51,7 @@ class PersonalizedRankingV2(UserPersonalizationV2):
     --------
     >>> from pertinent.training.matrix import InteractionData
     >>> data = InteractionData.from_indices([0, 0, 1, 1, 2, 2, 3, 3], [0, 1, 0, 1, 2, 3, 2, 3])
-    >>> PersonalizedRankingV2().fit(data).rank([2], [0, 3])[0].tolist()
+    >>> PersonalizedRankingV2().fit(data, {"ease_min_item_users": "1"}).rank([2], [0, 3])[0].tolist()
     [3, 0]
     """
 

@@ -16,7 +16,13 @@ if TYPE_CHECKING:
 __all__ = ["TREND_WINDOWS", "TrendingNow"]
 
 #: Personalize's "Trend discovery frequency" choices, in seconds.
-TREND_WINDOWS: dict[str, int] = {"30 minutes": 1800, "1 hour": 3600, "3 hours": 3 * 3600, "1 day": 86400}
+TREND_WINDOWS: dict[str, int] = {
+    "30 minutes": 1800,
+    "1 hour": 3600,
+    "2 hours": 2 * 3600,
+    "3 hours": 3 * 3600,
+    "1 day": 86400,
+}
 
 
 class TrendingNow(Recipe):
@@ -43,10 +49,11 @@ class TrendingNow(Recipe):
         HyperParameter(
             "trend_discovery_frequency",
             "categorical",
-            "3 hours",
+            "2 hours",
             values=tuple(TREND_WINDOWS),
             tunable=False,
-            description="Length of the trend window (Personalize's Trend discovery frequency).",
+            description="Length of the trend window (Personalize's Trend discovery frequency; AWS passes it "
+            "in featureTransformationParameters, which the training pipeline honours).",
         ),
     )
 

@@ -219,7 +219,8 @@ class UserPersonalization(Recipe):
     >>> from pertinent.training.matrix import InteractionData
     >>> users = [0, 0, 1, 1, 2, 2, 3, 3]
     >>> items = [0, 1, 0, 1, 2, 3, 2, 3]
-    >>> model = UserPersonalization().fit(InteractionData.from_indices(users, items))
+    >>> data = InteractionData.from_indices(users, items)
+    >>> model = UserPersonalization().fit(data, {"ease_min_item_users": "1"})  # tiny data: keep all items
     >>> model.algorithm
     'ease'
     >>> int(model.recommend([2], n=1, exclude=[2])[0][0])
@@ -411,7 +412,7 @@ class UserPersonalizationV2(UserPersonalization):
     --------
     >>> from pertinent.training.matrix import InteractionData
     >>> data = InteractionData.from_indices([0, 0, 1, 1, 2, 2, 3, 3], [0, 1, 0, 1, 2, 3, 2, 3])
-    >>> model = UserPersonalizationV2().fit(data, {"apply_recency_bias": "false"})
+    >>> model = UserPersonalizationV2().fit(data, {"apply_recency_bias": "false", "ease_min_item_users": "1"})
     >>> int(model.recommend([3], n=1, exclude=[3])[0][0])
     2
     """

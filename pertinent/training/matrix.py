@@ -154,8 +154,8 @@ class InteractionData:
     Parameters
     ----------
     user_ids, item_ids : ndarray of str
-        Index → external id. Sorted, unique. ``item_ids`` also holds items that only appear in the Items
-        dataset (cold items).
+        Index → external id, unique (sorted when built from Arrow). ``item_ids`` also holds items that
+        only appear in the Items dataset (cold items).
     user_idx, item_idx : ndarray of int32
         One entry per interaction.
     timestamps : ndarray of int64

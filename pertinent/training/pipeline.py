@@ -175,7 +175,8 @@ def train_solution_version(
         ``aws-user-personalization`` etc. (or the recipe ARN).
     solution_config : dict
         snake_case ``solutionConfig``: ``event_value_threshold``, ``algorithm_hyper_parameters`` (wire
-        strings), ``events_config``, ``hpo_config``.
+        strings), ``feature_transformation_parameters`` (keys naming a recipe hyperparameter, such as
+        ``trend_discovery_frequency``, are applied), ``events_config``, ``hpo_config``.
     event_type : str or None
         The solution's ``eventType``.
     perform_hpo : bool
@@ -204,7 +205,12 @@ def train_solution_version(
     except UnknownRecipeError as exc:
         raise TrainingFailure(str(exc)) from None
     try:
-        user_params = dict(config.get("algorithm_hyper_parameters") or {})
+        # Personalize takes some knobs (trend_discovery_frequency) as featureTransformationParameters:
+        # those that name a declared hyperparameter count, algorithmHyperParameters win
+        declared = {hp.name for hp in recipe_cls.hyperparameters}
+        transformations = config.get("feature_transformation_parameters") or {}
+        user_params = {k: v for k, v in transformations.items() if k in declared}
+        user_params.update(config.get("algorithm_hyper_parameters") or {})
         fixed = recipe_cls.validate_params(user_params)
         hpo_settings = parse_hpo_config(recipe_cls, config.get("hpo_config")) if perform_hpo else None
     except InvalidHyperParameterError as exc:
