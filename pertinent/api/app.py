@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from pertinent.api.control_plane import ControlPlane
 from pertinent.api.convenience import convenience_routes
@@ -16,6 +16,7 @@ from pertinent.api.rest_json import RestJsonService
 from pertinent.api.search_routes import search_routes
 from pertinent.api.service_model import ServiceCodec
 from pertinent.config import Settings
+from pertinent.console import console_routes, root_redirect
 from pertinent.control import OPERATIONS, Context
 from pertinent.events.ingest import EventIngest
 from pertinent.search.service import SearchService
@@ -49,7 +50,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__, "role": role})
 
-    routes = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     app_state: dict[str, object] = {}
     if role != "worker":
         control = ControlPlane(
@@ -76,8 +77,10 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         )
         routes += runtime.routes() + events.routes()
         routes += convenience_routes(recommender, ingest, runtime_codec, events_codec)
+
         searcher = SearchService(ctx, recommender)
         routes += search_routes(searcher)
+        routes += console_routes(ctx, recommender, ingest, searcher) + [root_redirect()]
         app_state["search"] = searcher
         app_state["recommender"] = recommender
 

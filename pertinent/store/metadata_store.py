@@ -317,3 +317,26 @@ class MetadataStore:
                 .values(state="running", started=time.time(), worker=self.worker_name)
             )
             return Job(row.id, row.kind, arn, "running")
+
+    def recent_events(
+        self, dataset_group_arn: str, after_seq: int = 0, limit: int = 50
+    ) -> builtins.list[dict[str, Any]]:
+        """The group's newest ``limit`` logged events after ``after_seq``, newest first (one indexed query)."""
+        query = (
+            select(
+                events.c.seq,
+                events.c.kind,
+                events.c.user_id,
+                events.c.session_id,
+                events.c.item_id,
+                events.c.event_type,
+                events.c.event_value,
+                events.c.timestamp,
+                events.c.received,
+            )
+            .where(events.c.dataset_group_arn == dataset_group_arn, events.c.seq > after_seq)
+            .order_by(events.c.seq.desc())
+            .limit(limit)
+        )
+        with self.read() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]

@@ -1,0 +1,125 @@
+"""Campaigns: the detail page with its "try it" panel, and the JSON endpoints the panel's script calls.
+
+``GET  /console/api/campaigns/{name}/recommendations?user_id=&item_id=&input_list=&num_results=``
+    the campaign's answer with titles and tags, plus the user's recent history beside it;
+``POST /console/api/campaigns/{name}/events`` ``{"user_id", "item_id", "event_type", ...}``
+    one PutEvents through the group's event tracker;
+``GET  /console/api/campaigns/{name}/users``
+    a few user ids of the training data to try.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+
+from pertinent import arns
+from pertinent.console.base import Console, Crumb, JsonBody, Page, int_param, text_param
+from pertinent.console.items import recent_history
+from pertinent.console.pages_groups import group_crumbs, recipe_of
+from pertinent.console.tryit import Question, ask, send_event, split_ids
+from pertinent.errors import InvalidInputException
+from pertinent.resources.status import IN_FLIGHT
+
+DEFAULT_EVENT_TYPE = "click"
+SAMPLE_USERS = 8
+
+
+def campaign_page(console: Console, request: Request) -> Page:
+    name = request.path_params["campaign"]
+    campaign = console.record("campaign", name)
+    store = console.ctx.store
+    version = store.get(campaign["resolved_solution_version_arn"], "solution-version") or {}
+    solution = store.get(campaign["solution_arn"], "solution") or {}
+    trackers = store.list("event-tracker", campaign["dataset_group_arn"])
+    group = arns.parse(campaign["dataset_group_arn"]).path
+    recipe = recipe_of(version or solution)
+    context = {
+        "record": campaign,
+        "version": version,
+        "solution": solution,
+        "recipe": recipe,
+        "tracker": trackers[0] if trackers else None,
+        "event_type": solution.get("event_type") or DEFAULT_EVENT_TYPE,
+        "watch": [campaign["campaign_arn"]] if campaign.get("status") in IN_FLIGHT else [],
+    }
+    return Page(
+        "campaign.html",
+        f"Campaign {name}",
+        context,
+        group_crumbs(group, Crumb(f"Campaign {name}")),
+        group=group,
+        section="overview",
+    )
+
+
+def recommendations_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
+    started = time.perf_counter()
+    campaign = console.record("campaign", request.path_params["campaign"])
+    query = request.query_params
+    user_id = text_param(query, "user_id")
+    question = Question(
+        user_id=user_id,
+        item_id=text_param(query, "item_id"),
+        input_list=split_ids(text_param(query, "input_list", limit=20_000)),
+        num_results=int_param(query, "num_results", 10, 1, 50),
+    )
+    answer = ask(console, campaign["campaign_arn"], question)
+    history, total = (
+        recent_history(console.ctx.store, answer.loaded, answer.labeler, user_id) if user_id else ([], 0)
+    )
+    return {
+        "campaign": campaign["name"],
+        "user_id": user_id,
+        "recommendation_id": answer.recommendation_id,
+        "items": answer.items,
+        "history": [h.as_json() for h in history],
+        "history_total": total,
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+def events_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
+    campaign = console.record("campaign", request.path_params["campaign"])
+    raw_value = body.get("event_value")
+    value: float | None = None
+    if raw_value not in (None, ""):
+        try:
+            value = float(raw_value)
+        except (TypeError, ValueError):
+            raise InvalidInputException(f"event_value must be a number, not {raw_value!r}.") from None
+        if not math.isfinite(value):
+            raise InvalidInputException("event_value must be a finite number.")
+    sent = send_event(
+        console,
+        campaign["dataset_group_arn"],
+        user_id=text_param(body, "user_id", required=True),
+        item_id=text_param(body, "item_id", required=True),
+        event_type=text_param(body, "event_type") or DEFAULT_EVENT_TYPE,
+        event_value=value,
+        recommendation_id=text_param(body, "recommendation_id") or None,
+    )
+    return {"sent": sent}
+
+
+def users_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
+    campaign = console.record("campaign", request.path_params["campaign"])
+    loaded = console.recommender.campaigns.get(campaign["campaign_arn"])
+    users = list(dict.fromkeys(loaded.model.user_ids[:SAMPLE_USERS].tolist()))
+    return {"users": [str(u) for u in users]}
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    return [
+        Route("/console/campaigns/{campaign}", console.page(campaign_page), methods=["GET"]),
+        Route(
+            "/console/api/campaigns/{campaign}/recommendations",
+            console.api(recommendations_api),
+            methods=["GET"],
+        ),
+        Route("/console/api/campaigns/{campaign}/events", console.api(events_api), methods=["POST"]),
+        Route("/console/api/campaigns/{campaign}/users", console.api(users_api), methods=["GET"]),
+    ]
