@@ -101,7 +101,18 @@ class DatasetSchema:
 
     def arrow_schema(self) -> pa.Schema:
         """The Arrow (and Parquet) schema that imported data is stored with."""
-        return pa.schema([pa.field(f.name, f.arrow_type, nullable=f.nullable) for f in self.fields])
+        return pa.schema(
+            [
+                pa.field(f.name, f.arrow_type, nullable=f.nullable, metadata=_field_metadata(f))
+                for f in self.fields
+            ]
+        )
+
+
+def _field_metadata(f: Field) -> dict[str, str] | None:
+    """The Avro flags a recipe needs, kept on the Arrow field (and so in the Parquet file)."""
+    flags = {name: "true" for name in ("categorical", "textual") if getattr(f, name)}
+    return flags or None
 
 
 # ----------------------------------------------------------------------------------------------------------
