@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import uvicorn
 
 from pertinent.config import load_settings
-from tests.conftest import Group, LiveServer, make_group, start_server, wait_for_status
+from tests.conftest import Group, LiveServer, free_port, make_group, start_server, wait_for_status
 
 
 @dataclass
@@ -386,3 +387,38 @@ def test_promotions(trained: Trained) -> None:
     assert len(promoted) == 3
     assert len(answer["itemList"]) == 10
     assert len(set(item_ids(answer))) == 10
+
+
+def test_an_event_sent_to_one_replica_changes_the_next_answer_from_another(trained: Trained) -> None:
+    from pertinent.api.app import create_app
+
+    other_app = create_app(trained.server.settings, role="api")  # same database and data folder, no worker
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(other_app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        replica = LiveServer(f"http://127.0.0.1:{port}", trained.server.settings, other_app)
+        runtime_b = replica.client("personalize-runtime")
+        before = item_ids(
+            runtime_b.get_recommendations(campaignArn=trained.campaign, userId="roamer", numResults=10)
+        )
+        trained.events.put_events(
+            trackingId=trained.tracking_id,
+            userId="roamer",
+            sessionId="s-roamer",
+            eventList=[
+                {"eventType": "rating", "itemId": i, "sentAt": time.time()}
+                for i in ("m20", "m22", "m24", "m26")
+            ],
+        )  # sent to replica A
+        after = item_ids(
+            runtime_b.get_recommendations(campaignArn=trained.campaign, userId="roamer", numResults=10)
+        )
+        assert after != before
+        assert {parity(i) for i in after} == {0}
+    finally:
+        server.should_exit = True
+        thread.join(20)

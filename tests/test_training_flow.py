@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,56 @@ def test_movielens_user_personalization_beats_popularity(personalize: Any, tmp_p
         assert set(metrics) >= METRICS
         scores[recipe] = metrics["normalized_discounted_cumulative_gain_at_10"]
     assert scores["aws-user-personalization"] > 1.5 * scores["aws-popularity-count"], scores
+
+
+def test_out_of_memory_ends_in_create_failed_with_a_reason(tmp_path: Path) -> None:
+    from pertinent.config import load_settings
+    from tests.conftest import start_server
+
+    live, stop = start_server(
+        load_settings(data_dir=tmp_path / "data", training_memory_mb=1, worker_poll_seconds=0.05)
+    )
+    try:
+        client = live.client()
+        group = make_group(client, tmp_path)
+        version = train(client, group.arn, "aws-user-personalization")
+        assert version["status"] == "CREATE FAILED"
+        assert "out of memory" in version["failureReason"]
+        again = client.describe_solution(solutionArn=version["solutionArn"])["solution"]
+        assert again["status"] == "ACTIVE"  # the solution itself is fine; a new version can be tried
+    finally:
+        stop()
+
+
+def test_a_crashed_training_process_ends_in_create_failed(server: LiveServer, tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+
+    client = server.client()
+    group = make_group(client, tmp_path)
+    killed: list[int] = []
+
+    def kill_the_training_child() -> None:  # find the spawned child of this process and SIGKILL it
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text().split()
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if int(stat[3]) == os.getpid() and b"spawn_main" in cmdline:
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed.append(int(pid))
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_the_training_child)
+    killer.start()
+    version = train(client, group.arn, "aws-user-personalization", performHPO=True)
+    killer.join()
+    assert killed
+    assert version["status"] == "CREATE FAILED"
+    assert "SIGKILL" in version["failureReason"]

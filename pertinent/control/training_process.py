@@ -22,16 +22,25 @@ from pertinent.errors import TrainingFailure
 ProgressCallback = Callable[[float, str], bool]
 
 
+def _cap_memory(memory_mb: int) -> None:
+    """Let training allocate at most ``memory_mb`` MiB beyond what the process holds after its imports."""
+    import resource
+
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[0])
+    limit = pages * resource.getpagesize() + memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def _child(conn: Connection, job: dict[str, Any], memory_mb: int) -> None:
     """Entry point of the training process (top-level so the spawn start method can import it)."""
     try:
-        if memory_mb:
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
         import pyarrow.parquet as pq
 
         from pertinent.training.pipeline import train_solution_version
+
+        if memory_mb:
+            _cap_memory(memory_mb)
 
         def read(name: str) -> Any:
             path = job["inputs"].get(name)
