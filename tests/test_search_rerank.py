@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pertinent.search.java_compat import (
+from pertinent.java_compat import (
     java_double_to_string,
     java_hashmap_order,
     java_is_blank,

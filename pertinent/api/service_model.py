@@ -81,7 +81,6 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final, TypeAlias
 
@@ -89,6 +88,7 @@ from botocore.loaders import Loader
 from botocore.model import ServiceModel, Shape
 
 from pertinent.errors import InvalidInputException, UnknownOperationException
+from pertinent.java_compat import java_double_to_string
 
 __all__ = [
     "DEFAULT_PATTERN_OVERRIDES",
@@ -373,27 +373,6 @@ def _path_str(path: _Path) -> str:
     return ".".join(reversed(parts))
 
 
-def _java_double(value: float) -> str:
-    """``Double.toString`` spelling: ``1.0``, ``0.25``, ``1.0E7``, ``1.0E-4``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value == 0:
-        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    if 1e-3 <= abs(value) < 1e7:
-        text = repr(value)
-        if "e" in text:  # cannot happen in this range, but keep the spelling Java's
-            text = format(Decimal(text), "f")
-        return text if "." in text else text + ".0"
-    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    mantissa = "".join(map(str, digits))
-    scientific_exponent = exponent + len(mantissa) - 1
-    fraction = mantissa[1:] or "0"
-    return f"{'-' if sign else ''}{mantissa[0]}.{fraction}E{scientific_exponent}"
-
-
 def _render(value: Any, depth: int = 0) -> str:
     """A value as Coral's messages show it: Java ``toString`` of the deserialized value."""
     if value is None:
@@ -407,7 +386,7 @@ def _render(value: Any, depth: int = 0) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _java_double(value)
+        return java_double_to_string(value)
     if depth >= 8:
         return "..."
     if isinstance(value, Mapping):
@@ -630,7 +609,7 @@ class _Number(_Scalar):
         super().__init__(kind, message, hide)
         lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
         spell: Callable[[Any], str] = (
-            (lambda v: str(int(v))) if self.integral else (lambda v: _java_double(float(v)))
+            (lambda v: str(int(v))) if self.integral else (lambda v: java_double_to_string(float(v)))
         )
         self.min = None if lo is None else (int(lo) if self.integral else float(lo))
         self.max = None if hi is None else (int(hi) if self.integral else float(hi))

@@ -35,7 +35,7 @@ from typing import Any
 
 from pertinent.errors import PersonalizeError
 from pertinent.search.errors import SearchPipelineProcessingError, SearchRequestError
-from pertinent.search.java_compat import (
+from pertinent.java_compat import (
     java_class_name,
     java_hashmap_order,
     java_is_blank,

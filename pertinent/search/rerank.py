@@ -39,7 +39,7 @@ from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pertinent.search.java_compat import java_is_blank, java_to_string
+from pertinent.java_compat import java_is_blank, java_to_string
 
 _LN2 = math.log(2)
 MissingPolicy = Literal["last", "first"]
