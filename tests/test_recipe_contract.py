@@ -186,3 +186,22 @@ def test_docstring_examples_run(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_ials_serving_after_a_refit_uses_the_new_factors() -> None:
+    """The cached YᵀY of fold-in must follow the factors: a refit on other data changes the answer."""
+    import numpy as np
+
+    from pertinent.recipes.user_personalization import UserPersonalization
+    from pertinent.training.matrix import InteractionData
+
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(60), 10)
+    first = InteractionData.from_indices(users, rng.integers(0, 40, 600), n_users=60, n_items=40)
+    second = InteractionData.from_indices(users, rng.integers(0, 40, 600), n_users=60, n_items=40)
+    recipe = UserPersonalization(random_state=0).fit(first, {"algorithm": "ials"})
+    history = np.array([1, 2, 3])
+    recipe.recommend(history, 5)  # computes and caches the Gram matrix
+    recipe.fit(second, {"algorithm": "ials"})
+    fresh = UserPersonalization(random_state=0).fit(second, {"algorithm": "ials"})
+    assert np.array_equal(recipe.recommend(history, 5)[0], fresh.recommend(history, 5)[0])

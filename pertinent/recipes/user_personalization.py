@@ -306,6 +306,7 @@ class UserPersonalization(Recipe):
             self.ease_weights_ = fit_ease(binary, float(self.params_["ease_regularization"]))
         else:
             self.item_factors_ = self._fit_ials(matrix)
+            self.__dict__.pop("_gram_cache", None)
 
     def _training_matrix(self, data: InteractionData) -> sp.csr_matrix:
         """Weighted user×item matrix of the users inside the history-length percentiles."""
@@ -372,8 +373,18 @@ class UserPersonalization(Recipe):
             self.item_factors_,
             regularization=float(self.params_["als_regularization"]),
             alpha=float(self.params_["als_alpha"]),
+            gram=self._gram(),
         )
         return np.asarray(users @ self.item_factors_.T, dtype=np.float32)
+
+    def _gram(self) -> NDArray[np.float64]:
+        """YᵀY of the item factors: fixed after training, so computed once, not on every request."""
+        cached: NDArray[np.float64] | None = self.__dict__.get("_gram_cache")  # dropped when factors change
+        if cached is None:
+            factors = self.item_factors_.astype(np.float64)
+            cached = factors.T @ factors
+            self.__dict__["_gram_cache"] = cached
+        return cached
 
     def _similar_scores(self, item: int) -> ScoreArray:
         if self.algorithm_ == "ials":
@@ -400,6 +411,7 @@ class UserPersonalization(Recipe):
             self.ease_weights_ = np.ascontiguousarray(arrays["ease_weights_"], dtype=np.float32)
         else:
             self.item_factors_ = np.ascontiguousarray(arrays["item_factors_"], dtype=np.float32)
+            self.__dict__.pop("_gram_cache", None)
 
     def _meta(self) -> dict[str, Any]:
         return {"algorithm": self.algorithm_, "recency_half_life": self.recency_half_life_}
@@ -577,15 +589,19 @@ def fold_in(
     *,
     regularization: float,
     alpha: float,
+    gram: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float32]:
     """User factors for weighted histories, by the iALS least-squares solve against fixed item factors.
 
     With confidence ``c_i = 1 + alpha·w_i`` on the history's items and preference 1 there, the user
-    vector solves ``(YᵀY + Σ_i (c_i - 1) y_i y_iᵀ + λI) x = Σ_i c_i y_i``.
+    vector solves ``(YᵀY + Σ_i (c_i - 1) y_i y_iᵀ + λI) x = Σ_i c_i y_i``. Pass ``gram`` (YᵀY) when it is
+    known: it is the only part that costs O(items).
     """
-    factors = item_factors.astype(np.float64)
-    k = factors.shape[1]
-    base = factors.T @ factors + regularization * np.eye(k)
+    k = item_factors.shape[1]
+    if gram is None:
+        factors64 = item_factors.astype(np.float64)
+        gram = factors64.T @ factors64
+    base = gram + regularization * np.eye(k)
     out = np.zeros((histories.shape[0], k), dtype=np.float32)
     for row in range(histories.shape[0]):
         lo, hi = histories.indptr[row], histories.indptr[row + 1]
@@ -593,7 +609,7 @@ def fold_in(
             continue
         items = histories.indices[lo:hi]
         confidence = alpha * histories.data[lo:hi].astype(np.float64)
-        y = factors[items]
+        y = item_factors[items].astype(np.float64)
         a = base + (y * confidence[:, None]).T @ y
         b = ((1.0 + confidence)[:, None] * y).sum(axis=0)
         out[row] = np.linalg.solve(a, b)

@@ -207,6 +207,7 @@ class GroupDataCache:
     ctx: Context
     _entries: dict[tuple[str, str], _Entry] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _building: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     directory: DatasetDirectory = field(init=False)
 
     def __post_init__(self) -> None:
@@ -216,8 +217,13 @@ class GroupDataCache:
         entry = self._entries.get((name, group_arn))
         if entry is not None and entry.key == key:
             return entry.value  # type: ignore[no-any-return]
-        value = build()
         with self._lock:
+            building = self._building.setdefault((name, group_arn), threading.Lock())
+        with building:  # one thread builds; concurrent first requests wait for its result
+            entry = self._entries.get((name, group_arn))
+            if entry is not None and entry.key == key:
+                return entry.value  # type: ignore[no-any-return]
+            value = build()
             self._entries[(name, group_arn)] = _Entry(key, value)
         return value
 
