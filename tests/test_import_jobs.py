@@ -90,3 +90,43 @@ def test_movielens_ratings_import_reaches_active(
         ][0]["datasetImportJobArn"]
     )["datasetImportJob"]
     assert described["status"] == "ACTIVE"
+
+
+def test_export_jobs_write_bulk_streamed_and_all_data(
+    personalize: Any, server: LiveServer, tmp_path: Path
+) -> None:
+    import csv
+    import time
+
+    group = make_group(personalize, tmp_path)
+    tracker = personalize.create_event_tracker(name="t", datasetGroupArn=group.arn)
+    wait_for_status(
+        lambda: personalize.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])["eventTracker"]
+    )
+    server.client("personalize-events").put_events(
+        trackingId=tracker["trackingId"],
+        userId="streamer",
+        sessionId="s",
+        eventList=[{"eventType": "rating", "itemId": "m1", "sentAt": time.time()}],
+    )
+    rows = {}
+    for mode in ("BULK", "PUT", "ALL"):
+        out = tmp_path / f"export-{mode}"
+        arn = personalize.create_dataset_export_job(
+            jobName=f"export-{mode.lower()}",
+            datasetArn=group.interactions_arn,
+            ingestionMode=mode,
+            roleArn="arn:aws:iam::123456789012:role/PersonalizeRole",
+            jobOutput={"s3DataDestination": {"path": f"file://{out}/"}},
+        )["datasetExportJobArn"]
+        record = wait_for_status(
+            lambda arn=arn: personalize.describe_dataset_export_job(datasetExportJobArn=arn)[
+                "datasetExportJob"
+            ]
+        )
+        assert record["status"] == "ACTIVE", record.get("failureReason")
+        with (out / f"export-{mode.lower()}.csv").open(newline="") as f:
+            rows[mode] = list(csv.DictReader(f))
+    assert len(rows["BULK"]) == 60 * 30
+    assert [r["USER_ID"] for r in rows["PUT"]] == ["streamer"]
+    assert len(rows["ALL"]) == 60 * 30 + 1

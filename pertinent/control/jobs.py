@@ -27,6 +27,8 @@ from pertinent.resources.status import (
 log = logging.getLogger(__name__)
 
 BULK_FILE = "bulk.parquet"
+#: dataset type → the event-log kind its Put* operation writes
+EVENT_KINDS = {"INTERACTIONS": "interaction", "ITEMS": "item", "USERS": "user"}
 
 
 class JobRunner:
@@ -103,6 +105,7 @@ class JobRunner:
         set_status(self.ctx, arn, ACTIVE, rows_read=result.rows_imported)
 
     def run_export(self, arn: str) -> None:
+        """Write the dataset's data as one CSV: BULK (imported), PUT (streamed by Put* calls) or ALL."""
         import pyarrow as pa
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
@@ -110,26 +113,39 @@ class JobRunner:
         job = self.ctx.store.get(arn)
         if job is None:
             return
+        dataset = self.ctx.store.get(job["dataset_arn"])
+        if dataset is None:
+            set_status(self.ctx, arn, CREATE_FAILED, f"Dataset {job['dataset_arn']} no longer exists.")
+            return
         set_status(self.ctx, arn, CREATE_IN_PROGRESS)
         mode = job.get("ingestion_mode", "PUT")
-        bulk = self.ctx.dataset_dir(job["dataset_arn"]) / BULK_FILE
+        schema_record = self.ctx.store.get(dataset["schema_arn"])
+        assert schema_record is not None
+        arrow_schema = parse_schema(schema_record["schema"]).arrow_schema()
         tables = []
+        bulk = self.ctx.dataset_dir(job["dataset_arn"]) / BULK_FILE
         if mode in ("BULK", "ALL") and bulk.exists():
-            tables.append(pq.read_table(bulk))
+            tables.append(pq.read_table(bulk).cast(arrow_schema))
+        if mode in ("PUT", "ALL"):
+            kind = EVENT_KINDS.get(normalize_dataset_type(dataset["dataset_type"]))
+            logged = [
+                _logged_row(e)
+                for e in self.ctx.store.events_of_kind(dataset["dataset_group_arn"], kind or "")
+                if e["body"]
+            ]
+            if logged:
+                tables.append(pa.Table.from_pylist(logged, schema=arrow_schema))
         if not tables:
-            set_status(
-                self.ctx,
-                arn,
-                CREATE_FAILED,
-                f"The dataset has no {'bulk-imported' if mode == 'BULK' else mode} data to export.",
-            )
+            what = {"BULK": "bulk-imported", "PUT": "streamed (PutEvents/PutItems/PutUsers)", "ALL": "any"}[
+                mode
+            ]
+            set_status(self.ctx, arn, CREATE_FAILED, f"The dataset has no {what} data to export.")
             return
         sink = pa.BufferOutputStream()
         pacsv.write_csv(pa.concat_tables(tables), sink)
-        name = f"{job['job_name']}.csv"
         where = write_output(
             job["job_output"]["s3_data_destination"]["path"],
-            name,
+            f"{job['job_name']}.csv",
             sink.getvalue().to_pybytes(),
             self.ctx.settings.s3_endpoint_url,
         )
@@ -148,7 +164,6 @@ class JobRunner:
 
         watermark = self.ctx.store.last_event_seq(dataset_group_arn)
         inputs: dict[str, Path | None] = {"INTERACTIONS": None, "ITEMS": None, "USERS": None}
-        kinds = {"INTERACTIONS": "interaction", "ITEMS": "item", "USERS": "user"}
         for dataset in self.ctx.store.list("dataset", dataset_group_arn):
             kind = normalize_dataset_type(dataset["dataset_type"])
             if kind not in inputs:
@@ -156,7 +171,7 @@ class JobRunner:
             bulk = self.ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
             logged = [
                 _logged_row(e)
-                for e in self.ctx.store.events_of_kind(dataset_group_arn, kinds[kind])
+                for e in self.ctx.store.events_of_kind(dataset_group_arn, EVENT_KINDS[kind])
                 if e["seq"] <= watermark and e["body"]
             ]
             if not logged:
