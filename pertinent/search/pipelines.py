@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pertinent.errors import PersonalizeError
-from pertinent.search.errors import SearchPipelineProcessingError, SearchRequestError
 from pertinent.java_compat import (
     java_class_name,
     java_hashmap_order,
@@ -44,6 +43,7 @@ from pertinent.java_compat import (
     parse_java_int,
     xcontent_token,
 )
+from pertinent.search.errors import SearchPipelineProcessingError, SearchRequestError
 from pertinent.search.rerank import blended_max_score, item_id_of, rerank
 
 PROCESSOR_TYPE = "personalized_search_ranking"

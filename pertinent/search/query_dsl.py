@@ -45,9 +45,9 @@ from typing import Any, Literal
 import tantivy
 from tantivy import FieldType, Occur, Query
 
+from pertinent.java_compat import java_to_string, parse_java_double, xcontent_token
 from pertinent.search.errors import SearchRequestError
 from pertinent.search.index import ITEM_ID, ItemIndex, raw_field_name
-from pertinent.java_compat import java_to_string, parse_java_double, xcontent_token
 from pertinent.search.pipelines import EXT_NAME, parse_pipeline, parse_request_parameters
 
 MAX_RESULT_WINDOW = 10_000  # index.max_result_window
