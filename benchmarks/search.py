@@ -17,19 +17,16 @@ import argparse
 import csv
 import http.client
 import json
-import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import boto3
 import numpy as np
-import uvicorn
 from botocore.config import Config
 
-from pertinent.api.app import create_app
+from pertinent.api.background import free_port, serve_in_background
 from pertinent.config import load_settings
 from pertinent.demo.catalog import (
     ADJECTIVES,
@@ -45,12 +42,6 @@ from pertinent.search.query_dsl import parse_search_body, raw_search
 ROOT = Path(__file__).resolve().parents[1]
 
 MOVIELENS = ROOT.parent / "shared" / "datasets" / "ml-latest-small"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def generated(folder: Path, n_items: int, n_users: int) -> tuple[Path, Path]:
@@ -134,11 +125,8 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="pertinent-search-bench-"))
     settings = load_settings(data_dir=folder / "data", port=free_port(), worker_poll_seconds=0.05)
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
+    server = serve_in_background(settings)
+    app = server.app
     client = boto3.client(
         "personalize",
         endpoint_url=f"http://127.0.0.1:{settings.port}",
@@ -223,7 +211,7 @@ def main() -> None:
             print(
                 f"{head}{'':>3}{path:<28}{pct(samples, 50):>9.2f}{pct(samples, 99):>9.2f}{pct(samples, 50) / base:>14.1f}"
             )
-    server.should_exit = True
+    server.stop()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import csv
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from typing import Any
 import boto3
 import numpy as np
 from botocore.config import Config
+
+from pertinent.api.background import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MOVIELENS = ROOT.parent / "shared" / "datasets" / "ml-latest-small"
@@ -48,12 +49,6 @@ SCHEMA = json.dumps(
         "version": "1.0",
     }
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait(describe: Any, timeout: float = 1800) -> dict[str, Any]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import random
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,9 +14,9 @@ from typing import Any
 
 import boto3
 import pytest
-import uvicorn
 from botocore.config import Config
 
+from pertinent.api.background import free_port, serve_in_background
 from pertinent.config import Settings, load_settings
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -55,12 +54,6 @@ ITEMS_SCHEMA = json.dumps(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -79,25 +72,10 @@ class LiveServer:
 
 
 def start_server(settings: Settings) -> tuple[LiveServer, Callable[[], None]]:
-    from pertinent.api.app import create_app
-
-    app = create_app(settings)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("pertinent server did not start")
-        time.sleep(0.02)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(20)
-
-    return LiveServer(f"http://127.0.0.1:{port}", settings, app), stop
+    """The real server on a free loopback port (``settings.port`` is replaced)."""
+    actual = dataclasses.replace(settings, host="127.0.0.1", port=free_port())
+    background = serve_in_background(actual)
+    return LiveServer(background.url, actual, background.app), background.stop
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ ranking, related items, exploration, campaign updates and the convenience endpoi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 
+from pertinent.api.background import serve_in_background
 from pertinent.config import load_settings
 from tests.conftest import Group, LiveServer, free_port, make_group, start_server, wait_for_status
 
@@ -390,17 +391,10 @@ def test_promotions(trained: Trained) -> None:
 
 
 def test_an_event_sent_to_one_replica_changes_the_next_answer_from_another(trained: Trained) -> None:
-    from pertinent.api.app import create_app
-
-    other_app = create_app(trained.server.settings, role="api")  # same database and data folder, no worker
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(other_app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
+    settings = dataclasses.replace(trained.server.settings, port=free_port())
+    other = serve_in_background(settings, role="api")  # same database and data folder, no worker
     try:
-        replica = LiveServer(f"http://127.0.0.1:{port}", trained.server.settings, other_app)
+        replica = LiveServer(other.url, settings, other.app)
         runtime_b = replica.client("personalize-runtime")
         before = item_ids(
             runtime_b.get_recommendations(campaignArn=trained.campaign, userId="roamer", numResults=10)
@@ -420,5 +414,4 @@ def test_an_event_sent_to_one_replica_changes_the_next_answer_from_another(train
         assert after != before
         assert {parity(i) for i in after} == {0}
     finally:
-        server.should_exit = True
-        thread.join(20)
+        other.stop()

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
-import uvicorn
 from botocore.config import Config
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pertinent.api.background import BackgroundServer, serve_in_background
 from pertinent.config import Settings
 from pertinent.demo.catalog import DemoData, from_movielens, generate
 from pertinent.search.compare import compare
@@ -48,17 +46,8 @@ def http_json(url: str, body: Any, method: str = "POST") -> Any:
         return json.loads(response.read())
 
 
-@dataclass
-class DemoServer:
-    url: str
-    app: Any
-    stop: Callable[[], None]
-
-
-def start(settings: Settings) -> DemoServer:
-    """Serve the app in a background thread on settings.host:port (fails clearly if the port is taken)."""
-    from pertinent.api.app import create_app
-
+def start(settings: Settings) -> BackgroundServer:
+    """Serve on settings.host:port in the background; a clear message when the port is taken."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -67,20 +56,7 @@ def start(settings: Settings) -> DemoServer:
             raise SystemExit(
                 f"port {settings.port} on {settings.host} is in use; pass --port to choose another"
             ) from None
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise SystemExit("the server did not start")
-        time.sleep(0.02)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(20)
-
-    return DemoServer(f"http://{settings.host}:{settings.port}", app, stop)
+    return serve_in_background(settings)
 
 
 def clients(url: str) -> tuple[Any, Any, Any]:
@@ -99,7 +75,7 @@ def clients(url: str) -> tuple[Any, Any, Any]:
 
 
 class Demo:
-    def __init__(self, server: DemoServer, console: Console) -> None:
+    def __init__(self, server: BackgroundServer, console: Console) -> None:
         self.server = server
         self.console = console
         self.personalize, self.runtime, self.events = clients(server.url)
