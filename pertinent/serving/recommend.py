@@ -36,6 +36,7 @@ class History:
     items: npt.NDArray[np.int64]  # model item indices, oldest first (training history, then new events)
     weights: npt.NDArray[np.float32]
     catalog_items: npt.NDArray[np.int64]  # the same in catalog indices, including items the model lacks
+    logged: list[dict[str, Any]]  # every interaction the event log holds for the user, oldest first
 
 
 class Recommender:
@@ -53,18 +54,17 @@ class Recommender:
         """Training history plus every interaction logged since training: the very next request sees an event."""
         if not user_id:
             empty = np.zeros(0, dtype=np.int64)
-            return History(empty, np.zeros(0, dtype=np.float32), empty)
+            return History(empty, np.zeros(0, dtype=np.float32), empty, [])
         items, weights = loaded.model.user_history(user_id)
-        events = self.ctx.store.user_events(
-            loaded.dataset_group_arn, user_id, after_seq=loaded.event_watermark
-        )
+        logged = self.ctx.store.user_events(loaded.dataset_group_arn, user_id)  # read once per request
+        events = [e for e in logged if e["seq"] > loaded.event_watermark]  # the rest is in the model
         model_index = loaded.model.item_index
         new_model = [model_index[e["item_id"]] for e in events if e["item_id"] in model_index]
         new_catalog = [catalog.index[e["item_id"]] for e in events if e["item_id"] in catalog.index]
         all_items = np.concatenate([items.astype(np.int64), np.asarray(new_model, dtype=np.int64)])
         all_weights = np.concatenate([weights, np.ones(len(new_model), dtype=np.float32)])
         catalog_items = np.concatenate([items.astype(np.int64), np.asarray(new_catalog, dtype=np.int64)])
-        return History(all_items, all_weights, catalog_items)
+        return History(all_items, all_weights, catalog_items, logged)
 
     def compiled_filter(self, filter_arn: str, dataset_group_arn: str) -> CompiledFilter:
         record = self.ctx.store.get(filter_arn, "filter")
@@ -103,7 +103,7 @@ class Recommender:
         values = parse_filter_values(filter_values, compiled.chain)
         context = FilterContext(
             items=catalog.table,
-            user_interactions=self.user_interactions(loaded, catalog, user_id),
+            user_interactions=self.user_interactions(loaded, catalog, user_id, history.logged),
             current_user=self.data.users(loaded.dataset_group_arn).get(user_id) if user_id else None,
             current_item=current_item,
             values=values,
@@ -111,13 +111,12 @@ class Recommender:
         return np.asarray(compiled(context), dtype=bool)
 
     def user_interactions(
-        self, loaded: LoadedCampaign, catalog: Catalog, user_id: str | None
+        self, loaded: LoadedCampaign, catalog: Catalog, user_id: str | None, logged: list[dict[str, Any]]
     ) -> dict[str, npt.NDArray[np.int64]]:
         """Lower-cased event type → catalog indices, most recent first (bulk data and logged events)."""
         if not user_id:
             return {}
         by_type: dict[str, list[int]] = {}
-        logged = self.ctx.store.user_events(loaded.dataset_group_arn, user_id)
         for event in reversed(logged):
             index = catalog.index.get(event["item_id"])
             if index is not None:
