@@ -13,7 +13,8 @@ runtime and events services), so boto3 raises ``client.exceptions.<Code>``::
     ├── InvalidNextTokenException        400  a pagination token we did not issue
     ├── TooManyTagsException             400  over 50 tags on a resource
     ├── TooManyTagKeysException          400  over 50 tag keys in one UntagResource
-    └── UnknownOperationException        400  an X-Amz-Target we do not know
+    ├── UnknownOperationException        400  an X-Amz-Target we do not know
+    └── NotImplementedException          400  a Personalize operation pertinent does not serve yet
 
 Internal bugs are ordinary Python exceptions and become HTTP 500 ``InternalFailure``.
 """
@@ -68,6 +69,12 @@ class TooManyTagKeysException(PersonalizeError):
 
 class UnknownOperationException(PersonalizeError):
     code = "UnknownOperationException"
+
+
+class NotImplementedOperation(PersonalizeError):
+    """A real Personalize operation this version of pertinent does not serve yet."""
+
+    code = "NotImplementedException"
 
 
 class ImportFailure(Exception):

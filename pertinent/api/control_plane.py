@@ -13,15 +13,14 @@ from starlette.responses import Response
 from pertinent.api.errors import AMZ_JSON, control_plane_error, internal_error, json_response
 from pertinent.api.service_model import ServiceCodec
 from pertinent.control import Context, Operation
-from pertinent.errors import InvalidInputException, PersonalizeError, UnknownOperationException
+from pertinent.errors import (
+    InvalidInputException,
+    NotImplementedOperation,
+    PersonalizeError,
+    UnknownOperationException,
+)
 
 TARGET_PREFIX = "AmazonPersonalize."
-
-
-class NotImplementedOperation(PersonalizeError):
-    """A real Personalize operation that this version of pertinent does not serve yet."""
-
-    code = "NotImplementedException"
 
 
 class ControlPlane:

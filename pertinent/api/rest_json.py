@@ -17,13 +17,9 @@ from starlette.routing import Route
 
 from pertinent.api.errors import internal_error, json_response, rest_json_error
 from pertinent.api.service_model import ServiceCodec
-from pertinent.errors import InvalidInputException, PersonalizeError
+from pertinent.errors import InvalidInputException, NotImplementedOperation, PersonalizeError
 
 Handler = Callable[..., dict[str, Any]]
-
-
-class NotImplementedOperation(PersonalizeError):
-    code = "NotImplementedException"
 
 
 async def read_json(request: Request) -> Any:
