@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -15,12 +16,45 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from pertinent.api.background import free_port, serve_in_background
 from pertinent.config import Settings, load_settings
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MOVIELENS = SHARED / "datasets" / "ml-latest-small"
+REPO = Path(__file__).resolve().parents[1]
+#: MovieLens ml-latest-small (never copied into the repository): $PERTINENT_TEST_DATA, relative paths from
+#: the repository root, default ../shared/datasets/ml-latest-small next to the repository
+MOVIELENS = REPO / os.environ.get("PERTINENT_TEST_DATA", "../shared/datasets/ml-latest-small")
+
+# A loaded 2-core machine may take seconds for one example: no per-example deadline, no too_slow health check
+# (examples still stop at max_examples). Every @settings(...) in the suite inherits this profile.
+hypothesis_settings.register_profile(
+    "pertinent", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+hypothesis_settings.load_profile("pertinent")
+
+
+def movielens_missing() -> str | None:
+    """Why the MovieLens tests cannot run here, or None when the data is present."""
+    if (MOVIELENS / "ratings.csv").exists() and (MOVIELENS / "movies.csv").exists():
+        return None
+    return f"MovieLens ml-latest-small not found at {MOVIELENS} (set PERTINENT_TEST_DATA to its folder)"
+
+
+@pytest.fixture
+def movielens() -> Path:
+    """The MovieLens folder; a skip locally when it is missing, a failure under CI (CI=true)."""
+    problem = movielens_missing()
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the MovieLens tests cannot run under CI: {problem}")
+        pytest.skip(problem)
+    return MOVIELENS
+
+
+#: mark a test (or a module's pytestmark) as needing the MovieLens data
+needs_movielens = pytest.mark.usefixtures("movielens")
 
 INTERACTIONS_SCHEMA = json.dumps(
     {
@@ -72,10 +106,20 @@ class LiveServer:
 
 
 def start_server(settings: Settings) -> tuple[LiveServer, Callable[[], None]]:
-    """The real server on a free loopback port (``settings.port`` is replaced)."""
-    actual = dataclasses.replace(settings, host="127.0.0.1", port=free_port())
-    background = serve_in_background(actual)
-    return LiveServer(background.url, actual, background.app), background.stop
+    """The real server on a free loopback port (``settings.port`` is replaced).
+
+    It waits as long as the server takes to listen (a loaded machine may take many seconds) and retries on a
+    fresh port when another process took the chosen one in between."""
+    for attempt in range(3):
+        actual = dataclasses.replace(settings, host="127.0.0.1", port=free_port())
+        try:
+            background = serve_in_background(actual)
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            continue
+        return LiveServer(background.url, actual, background.app), background.stop
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture

@@ -27,8 +27,7 @@ from pertinent.datasets import csv_import
 from pertinent.datasets.avro_schema import DatasetSchema, Field, parse_schema
 from pertinent.datasets.csv_import import ImportResult, import_csv, value_problem
 from pertinent.errors import ImportFailure
-
-MOVIELENS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ml-latest-small"
+from tests.conftest import needs_movielens
 
 Source = tuple[str, Callable[[], BinaryIO]]
 
@@ -494,24 +493,24 @@ def test_no_sources_is_a_failure(existing: Path) -> None:
 
 def test_ten_megabytes_of_random_bytes_fail_fast(existing: Path, tmp_path: Path) -> None:
     noise = random.Random(7).randbytes(10 << 20)
-    start = time.perf_counter()
+    start = time.thread_time()  # CPU time: a loaded machine's preemption does not count
     message = reason([on_disk(tmp_path / "noise.bin", noise)], existing)
-    assert time.perf_counter() - start < 5
+    assert time.thread_time() - start < 5
     assert message.startswith("noise.bin line 1: ")
 
 
 def test_random_bytes_after_a_valid_header_fail_at_line_2(existing: Path) -> None:
     noise = random.Random(8).randbytes(10 << 20)
-    start = time.perf_counter()
+    start = time.thread_time()
     message = reason([memory("r.csv", HEADER.encode() + noise)], existing)
-    assert time.perf_counter() - start < 10
+    assert time.thread_time() - start < 10
     assert message.startswith("r.csv line 2: ")
 
 
 def test_ten_megabytes_without_a_newline_fail_fast(existing: Path) -> None:
-    start = time.perf_counter()
+    start = time.thread_time()
     message = reason([memory("r.csv", HEADER + "a" * (10 << 20))], existing)
-    assert time.perf_counter() - start < 10
+    assert time.thread_time() - start < 10
     assert message == "r.csv line 2: the row is longer than 8 MiB, the longest that can be imported."
 
 
@@ -588,13 +587,10 @@ def test_the_fast_and_slow_paths_agree_on_every_value(type_: str) -> None:
 
 # -- the real MovieLens files --------------------------------------------------------------------------------
 
-needs_movielens = pytest.mark.skipif(not MOVIELENS.exists(), reason="shared MovieLens data not present")
-
-
 @pytest.fixture
-def ratings_csv(tmp_path: Path) -> Path:
+def ratings_csv(tmp_path: Path, movielens: Path) -> Path:
     """ratings.csv with Personalize column names; the CRLF rows are kept byte for byte."""
-    raw = (MOVIELENS / "ratings.csv").read_bytes()
+    raw = (movielens / "ratings.csv").read_bytes()
     path = tmp_path / "ratings.csv"
     path.write_bytes(b"USER_ID,ITEM_ID,EVENT_VALUE,TIMESTAMP" + raw[raw.index(b"\r\n") :])
     return path
@@ -627,8 +623,8 @@ def test_imports_movielens_ratings(ratings_csv: Path, dest: Path) -> None:
 
 @pytest.mark.slow
 @needs_movielens
-def test_imports_movielens_movies_with_quoted_titles(tmp_path: Path, dest: Path) -> None:
-    raw = (MOVIELENS / "movies.csv").read_bytes()
+def test_imports_movielens_movies_with_quoted_titles(tmp_path: Path, dest: Path, movielens: Path) -> None:
+    raw = (movielens / "movies.csv").read_bytes()
     movies = tmp_path / "movies.csv"
     movies.write_bytes(b"ITEM_ID,TITLE,GENRES" + raw[raw.index(b"\r\n") :])
     movie_schema = schema(

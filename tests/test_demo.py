@@ -11,7 +11,7 @@ from rich.console import Console
 from pertinent.config import load_settings
 from pertinent.demo.catalog import generate
 from pertinent.demo.run import run_demo
-from tests.conftest import MOVIELENS, free_port
+from tests.conftest import MOVIELENS, free_port, needs_movielens
 
 
 def test_generated_catalog_is_deterministic_and_big_enough(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_demo_walkthrough(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MOVIELENS.exists(), reason="shared MovieLens data not present")
+@needs_movielens
 def test_demo_on_movielens(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path / "data", port=free_port(), worker_poll_seconds=0.05)
     out = io.StringIO()

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import MOVIELENS, LiveServer, convert_movielens_ratings, make_group, wait_for_status
+from tests.conftest import LiveServer, convert_movielens_ratings, make_group, needs_movielens, wait_for_status
 
 
 def _import(client: Any, dataset_arn: str, path: Path, name: str, mode: str = "FULL") -> dict[str, Any]:
@@ -72,7 +72,7 @@ def test_incremental_appends_interactions(personalize: Any, server: LiveServer, 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MOVIELENS.exists(), reason="shared MovieLens data not present")
+@needs_movielens
 def test_movielens_ratings_import_reaches_active(
     personalize: Any, server: LiveServer, tmp_path: Path
 ) -> None:

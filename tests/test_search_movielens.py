@@ -13,10 +13,10 @@ import pytest
 from pertinent.config import load_settings
 from pertinent.demo.catalog import from_movielens
 from pertinent.search.compare import for_user, pipeline_body
-from tests.conftest import MOVIELENS, start_server, wait_for_status
+from tests.conftest import MOVIELENS, needs_movielens, start_server, wait_for_status
 from tests.test_search_api import call, ids
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not MOVIELENS.exists(), reason="MovieLens not present")]
+pytestmark = [pytest.mark.slow, needs_movielens]
 
 
 def one_genre_user() -> tuple[str, str]:

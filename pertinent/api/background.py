@@ -32,17 +32,29 @@ class BackgroundServer:
         self._thread.join(timeout)
 
 
-def serve_in_background(settings: Settings, role: str = "all", timeout: float = 20.0) -> BackgroundServer:
-    """Serve ``create_app(settings, role)`` on settings.host:port in a daemon thread; returns once it listens."""
+def serve_in_background(
+    settings: Settings, role: str = "all", timeout: float | None = None
+) -> BackgroundServer:
+    """Serve ``create_app(settings, role)`` on settings.host:port in a daemon thread; returns once it listens.
+
+    It waits until the server listens or its thread ends (a taken port, a failed start-up) rather than for a
+    fixed time, because start-up on a loaded machine may take long; ``timeout`` caps the wait when given."""
     from pertinent.api.app import create_app
 
     app = create_app(settings, role=role)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name=f"pertinent-server-{settings.port}", daemon=True)
+
+    def run() -> None:
+        try:
+            server.run()
+        except SystemExit:  # uvicorn exits when it cannot bind; the wait below reports it
+            pass
+
+    thread = threading.Thread(target=run, name=f"pertinent-server-{settings.port}", daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
     while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
+        if not thread.is_alive() or (deadline is not None and time.monotonic() > deadline):
             raise RuntimeError(f"the server did not start on {settings.host}:{settings.port}")
         time.sleep(0.02)
     return BackgroundServer(f"http://{settings.host}:{settings.port}", app, server, thread)
