@@ -46,6 +46,9 @@ class Settings:
     training_memory_mb: int = _setting(
         0, "Address-space cap for a training child process in MiB; 0 means none."
     )
+    recommender_retrain_seconds: float = _setting(
+        7 * 24 * 3600.0, "How often an ACTIVE recommender is retrained automatically (AWS: 7 days); 0: never."
+    )
 
     @property
     def db_url(self) -> str:

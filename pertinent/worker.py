@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from pertinent.control.context import Context
 from pertinent.control.jobs import JobRunner
@@ -55,6 +56,7 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self.runner.periodic(time.monotonic())
             try:
                 job = self.ctx.store.claim()
             except Exception:  # the database may be briefly locked or restarting

@@ -14,6 +14,7 @@ from pertinent.control import (
     filters,
     import_jobs,
     recipes,
+    recommenders,
     schemas,
     solutions,
     tags,
@@ -32,6 +33,7 @@ OPERATIONS: dict[str, Operation] = {
     **campaigns.OPERATIONS,
     **recipes.OPERATIONS,
     **tags.OPERATIONS,
+    **recommenders.OPERATIONS,
 }
 
 __all__ = ["OPERATIONS", "Context", "Operation"]

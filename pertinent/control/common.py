@@ -37,6 +37,7 @@ NOUNS = {
     "solution": "solution",
     "solution-version": "solution version",
     "campaign": "campaign",
+    "recommender": "recommender",
 }
 
 

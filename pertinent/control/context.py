@@ -29,6 +29,9 @@ class Context:
         """``…:dataset/{group}/{TYPE}`` → ``<data_dir>/datasets/{group}/{TYPE}``."""
         return self.settings.data_dir / "datasets" / arns.parse(dataset_arn).path
 
-    def artifact_dir(self, solution_version_arn: str) -> Path:
-        """``…:solution/{name}/{id}`` → ``<data_dir>/artifacts/{name}/{id}``."""
-        return self.settings.data_dir / "artifacts" / arns.parse(solution_version_arn).path
+    def artifact_dir(self, model_arn: str) -> Path:
+        """``…:solution/{name}/{id}`` → ``<data_dir>/artifacts/{name}/{id}``; the models of other kinds
+        (``…:recommender/{name}/{id}``) → ``<data_dir>/artifacts/{kind}/{name}/{id}``."""
+        parsed = arns.parse(model_arn)
+        base = self.settings.data_dir / "artifacts"
+        return base / parsed.path if parsed.kind == "solution" else base / parsed.kind / parsed.path

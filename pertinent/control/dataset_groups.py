@@ -61,6 +61,7 @@ def delete_dataset_group(ctx: Context, dataset_group_arn: str) -> dict[str, Any]
         ("solution", "solutions"),
         ("event-tracker", "event trackers"),
         ("filter", "filters"),
+        ("recommender", "recommenders"),
     ):
         if ctx.store.count(kind, dataset_group_arn):
             raise ResourceInUseException(

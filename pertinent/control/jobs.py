@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pertinent.control import recommenders
 from pertinent.control.common import Record, set_status
 from pertinent.control.context import Context
 from pertinent.control.training_process import run_training_process
@@ -43,7 +44,28 @@ class JobRunner:
             "import": self.run_import,
             "export": self.run_export,
             "train": self.run_training,
+            recommenders.TRAIN_JOB: lambda arn: recommenders.run_training(self, arn, retrain=False),
+            recommenders.RETRAIN_JOB: lambda arn: recommenders.run_training(self, arn, retrain=True),
+            recommenders.STATE_JOB: lambda arn: recommenders.run_state_change(self.ctx, arn),
         }
+        #: checks run every ``PERIODIC_SECONDS`` by the worker (automatic retraining, reports)
+        self.periodic_tasks: list[Callable[[], object]] = [lambda: recommenders.queue_due_retraining(ctx)]
+        self._periodic_lock = threading.Lock()
+        self._periodic_last = 0.0
+
+    def periodic(self, now: float, every: float = 1.0) -> None:
+        """Run the periodic checks if ``every`` seconds passed since the last run (one thread at a time)."""
+        if now - self._periodic_last < every or not self._periodic_lock.acquire(blocking=False):
+            return
+        try:
+            self._periodic_last = now
+            for task in self.periodic_tasks:
+                try:
+                    task()
+                except Exception:  # a failing check must not stop the worker
+                    log.exception("periodic task failed")
+        finally:
+            self._periodic_lock.release()
 
     def run(self, kind: str, arn: str) -> None:
         """Run one job; an unexpected error marks the resource CREATE FAILED instead of escaping."""

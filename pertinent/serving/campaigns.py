@@ -14,8 +14,9 @@ from typing import Any
 
 from pertinent import arns
 from pertinent.control.context import Context
-from pertinent.errors import ResourceNotFoundException
+from pertinent.errors import InvalidInputException, ResourceNotFoundException
 from pertinent.recipes.catalog import ALL_RECIPES
+from pertinent.recipes.use_cases import use_case_of
 from pertinent.resources.status import ACTIVE
 from pertinent.training.pipeline import TrainedModel, load_trained_model
 
@@ -29,6 +30,7 @@ class LoadedCampaign:
     recipe_type: str
     dataset_group_arn: str
     event_watermark: int  # event-log seq already folded into the model's training data
+    use_case: str | None = None  # a recommender's domain recipe (aws-vod-top-picks …); None for campaigns
 
     @property
     def config(self) -> dict[str, Any]:
@@ -76,6 +78,39 @@ class CampaignCache:
             recipe.recipe_type,
             version["dataset_group_arn"],
             int(version.get("event_watermark") or 0),
+        )
+
+    def get_recommender(self, recommender_arn: str) -> LoadedCampaign:
+        """An ACTIVE recommender's model, served like a campaign of its base recipe."""
+        recommender = self.ctx.store.get(recommender_arn, "recommender")
+        if recommender is None:
+            raise ResourceNotFoundException(f"Could not find recommender with ARN {recommender_arn}.")
+        if recommender.get("status") != ACTIVE:
+            raise InvalidInputException(
+                f"Recommender {recommender_arn} is {recommender.get('status')}; it serves requests only when "
+                "ACTIVE"
+                + (" (StartRecommender starts it)." if recommender.get("status") == "INACTIVE" else ".")
+            )
+        model_arn = recommender["model_arn"]
+        cached = self._models.get(model_arn)
+        if cached is None:
+            with self._lock:
+                cached = self._models.get(model_arn)
+                if cached is None:
+                    cached = (load_trained_model(self.ctx.artifact_dir(model_arn)), recommender)
+                    self._models[model_arn] = cached
+        use_case = use_case_of(recommender["recipe_arn"])
+        base = ALL_RECIPES[arns.recipe_arn(use_case.base_recipe)]
+        config = dict(recommender.get("recommender_config") or {})
+        return LoadedCampaign(
+            {**recommender, "campaign_arn": recommender_arn, "campaign_config": config},
+            model_arn,
+            cached[0],
+            use_case.base_recipe,
+            base.recipe_type,
+            recommender["dataset_group_arn"],
+            int(recommender.get("event_watermark") or 0),
+            use_case=arns.parse(recommender["recipe_arn"]).path,
         )
 
     def forget(self, version_arn: str) -> None:

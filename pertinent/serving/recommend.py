@@ -18,6 +18,7 @@ from pertinent.errors import InvalidInputException, ResourceNotFoundException
 from pertinent.filters.evaluate import CompiledFilter, FilterContext, compile_filter
 from pertinent.filters.parser import parse_filter
 from pertinent.filters.values import parse_filter_values
+from pertinent.recipes.use_cases import USE_CASES
 from pertinent.serving.campaigns import CampaignCache, LoadedCampaign
 from pertinent.serving.exploration import exploration_items
 from pertinent.serving.group_data import Catalog, GroupDataCache
@@ -142,11 +143,16 @@ class Recommender:
         promotions: Sequence[Record] | None = None,
         metadata_columns: Mapping[str, Sequence[str]] | None = None,
     ) -> Record:
+        if recommender_arn and campaign_arn:
+            raise InvalidInputException("Specify either campaignArn or recommenderArn, not both.")
+        if not campaign_arn and not recommender_arn:
+            raise InvalidInputException("campaignArn or recommenderArn is required.")
         if recommender_arn:
-            raise InvalidInputException("pertinent does not serve recommenders yet; use a campaign.")
-        if not campaign_arn:
-            raise InvalidInputException("campaignArn is required.")
-        loaded = self.campaigns.get(campaign_arn)
+            loaded = self.campaigns.get_recommender(recommender_arn)
+            _check_use_case_inputs(loaded, user_id, item_id)
+        else:
+            loaded = self.campaigns.get(str(campaign_arn))
+        campaign_arn = loaded.campaign["campaign_arn"]
         n = _num_results(num_results, bool(metadata_columns))
         recipe = loaded.model.recipe
         if loaded.recipe_type == "PERSONALIZED_RANKING":
@@ -166,6 +172,8 @@ class Recommender:
         history = self.history(loaded, catalog, user_id)
         current_item = catalog.index.get(item_id) if item_id else None
         mask = self.filter_mask(loaded, catalog, filter_arn, filter_values, user_id, current_item, history)
+        if loaded.use_case is not None:
+            mask = mask & self._use_case_mask(loaded, catalog, user_id, history)
         n_model = catalog.n_model_items
         excluded = np.flatnonzero(~mask[:n_model])
 
@@ -192,6 +200,18 @@ class Recommender:
             results = self._explore(loaded, catalog, results, mask, history, n_main)
         results = _interleave(results, [(i, s, name) for i, s, name in promoted], n)
         return self._answer(loaded, catalog, results, metadata_columns, "item_list")
+
+    def _use_case_mask(
+        self, loaded: LoadedCampaign, catalog: Catalog, user_id: str | None, history: History
+    ) -> npt.NDArray[np.bool_]:
+        """A domain use case leaves out the items the user already has events of its type on (e.g. the
+        videos a user watched, for Top picks), as AWS's use-case pages document."""
+        mask = np.ones(len(catalog.item_ids), dtype=bool)
+        use_case = USE_CASES[str(loaded.use_case)]
+        if use_case.exclude_event_type and user_id:
+            seen = self.user_interactions(loaded, catalog, user_id, history.logged)
+            mask[seen.get(use_case.exclude_event_type.lower(), np.zeros(0, dtype=np.int64))] = False
+        return mask
 
     def _promoted(
         self,
@@ -259,7 +279,7 @@ class Recommender:
         key: str,
     ) -> Record:
         columns = self._metadata_columns(loaded, catalog, metadata_columns)
-        scored = loaded.recipe_name not in SCORELESS
+        scored = loaded.recipe_name not in SCORELESS and loaded.use_case is None  # domain: no scores
         items: list[Record] = []
         for index, score, promotion in results:
             entry: Record = {"item_id": str(catalog.item_ids[index])}
@@ -336,6 +356,15 @@ class Recommender:
                 entry: Record = {"item_id": item}
                 answer["personalized_ranking"].append(entry)
         return answer
+
+
+def _check_use_case_inputs(loaded: LoadedCampaign, user_id: str | None, item_id: str | None) -> None:
+    use_case = USE_CASES[str(loaded.use_case)]
+    arn = loaded.campaign["campaign_arn"]
+    if use_case.needs_item and not item_id:
+        raise InvalidInputException(f"itemId is required for recommender {arn} ({loaded.use_case}).")
+    if use_case.needs_user and not user_id:
+        raise InvalidInputException(f"userId is required for recommender {arn} ({loaded.use_case}).")
 
 
 def _num_results(num_results: int | None, with_metadata: bool) -> int:
