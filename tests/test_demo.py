@@ -33,9 +33,10 @@ def test_demo_walkthrough(tmp_path: Path) -> None:
         "Similar to",
         "ranked for user-1",
         "the very next request",
-        "/console/",
+        "serves this data again",
     ):
         assert expected in text, expected
+    assert "Console:" not in text and f"{settings.port}/console/" not in text  # --no-serve: nothing is served
     again = io.StringIO()
     run_demo(settings, None, Console(file=again, width=140), serve_forever=False)
     assert "already set up" in again.getvalue()

@@ -337,13 +337,18 @@ def run_demo(
         user = "user-1" if movielens is None else "1"
         demo.show(user)
         demo.search(user, "love" if movielens is not None else "kingdom summer detective")
-        console.print(
-            f"\n[bold]Console:[/bold] {server.url}/console/   [bold]API endpoint_url:[/bold] {server.url}"
-        )
         if serve_forever:
+            console.print(
+                f"\n[bold]Console:[/bold] {server.url}/console/   [bold]API endpoint_url:[/bold] {server.url}"
+            )
             console.print("Serving; press Ctrl-C to stop.")
             while True:
                 time.sleep(3600)
+        else:
+            console.print(
+                f"\nDone; the server stops now. `pertinent serve --data-dir {settings.data_dir}` serves this "
+                "data again, with the web console at /console/."
+            )
     except KeyboardInterrupt:
         pass
     finally:
