@@ -15,7 +15,14 @@ from pertinent.errors import ResourceNotFoundException
 from pertinent.resources.status import IN_FLIGHT
 
 #: the record fields a watcher may show; nothing else of the record leaves the server this way
-FIELDS = ("status", "training_progress", "rows_read", "failure_reason", "last_updated_date_time")
+FIELDS = (
+    "status",
+    "training_progress",
+    "job_progress",
+    "rows_read",
+    "failure_reason",
+    "last_updated_date_time",
+)
 
 
 def status_api(console: Console, request: Request, body: JsonBody) -> JsonBody:

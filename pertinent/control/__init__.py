@@ -7,6 +7,7 @@ arguments, and returns the response's members as a snake_case dict. The API laye
 from __future__ import annotations
 
 from pertinent.control import (
+    batch_jobs,
     campaigns,
     dataset_groups,
     datasets,
@@ -34,6 +35,7 @@ OPERATIONS: dict[str, Operation] = {
     **recipes.OPERATIONS,
     **tags.OPERATIONS,
     **recommenders.OPERATIONS,
+    **batch_jobs.OPERATIONS,
 }
 
 __all__ = ["OPERATIONS", "Context", "Operation"]

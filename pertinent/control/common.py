@@ -38,6 +38,9 @@ NOUNS = {
     "solution-version": "solution version",
     "campaign": "campaign",
     "recommender": "recommender",
+    "batch-inference-job": "batch inference job",
+    "batch-segment-job": "batch segment job",
+    "data-deletion-job": "data deletion job",
 }
 
 

@@ -52,6 +52,8 @@ class JobRunner:
         self.periodic_tasks: list[Callable[[], object]] = [lambda: recommenders.queue_due_retraining(ctx)]
         self._periodic_lock = threading.Lock()
         self._periodic_last = 0.0
+        self._recommender: Any = None  # built on the first batch job; keeps loaded models between jobs
+        self.handlers.update(self._batch_handlers())
 
     def periodic(self, now: float, every: float = 1.0) -> None:
         """Run the periodic checks if ``every`` seconds passed since the last run (one thread at a time)."""
@@ -74,6 +76,24 @@ class JobRunner:
         except Exception as exc:  # a bug must not leave a resource IN_PROGRESS forever
             log.exception("job %s for %s failed", kind, arn)
             set_status(self.ctx, arn, CREATE_FAILED, f"Internal error: {type(exc).__name__}: {exc}")
+
+    # -- batch jobs and data deletion (pertinent.control.batch_jobs, .data_deletion) -------------------
+    def recommender(self) -> Any:
+        from pertinent.serving.recommend import Recommender
+
+        with self._locks_guard:
+            if self._recommender is None:
+                self._recommender = Recommender(self.ctx)
+            return self._recommender
+
+    def _batch_handlers(self) -> dict[str, Callable[[str], None]]:
+        from pertinent.control import batch_jobs
+
+        return {
+            "batch-inference": lambda arn: batch_jobs.run_batch_inference_job(
+                self.ctx, arn, self.recommender()
+            ),
+        }
 
     def _dataset_lock(self, dataset_arn: str) -> threading.Lock:
         with self._locks_guard:

@@ -40,20 +40,29 @@ def s3_client(endpoint_url: str) -> Any:
     return boto3.client("s3", endpoint_url=endpoint_url or None)
 
 
-def open_sources(location: str, s3_endpoint_url: str = "") -> list[tuple[str, Opener]]:
-    """The CSV files at ``location`` as (display name, opener); ImportFailure when there are none."""
+def open_sources(location: str, s3_endpoint_url: str = "", suffix: str = ".csv") -> list[tuple[str, Opener]]:
+    """The files at ``location`` as (display name, opener); ImportFailure when there are none.
+
+    A folder (or S3 prefix) contributes every file whose name ends in ``suffix`` (``""``: every file
+    except hidden ones and batch outputs, ``*.out``)."""
     if urlparse(location).scheme == "s3":
-        return _s3_sources(location, s3_endpoint_url)
+        return _s3_sources(location, s3_endpoint_url, suffix)
     path = _local_path(location)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*.csv") if p.is_file())
+        files = sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.name, suffix))
         if not files:
-            raise ImportFailure(f"The folder {location} contains no .csv files.")
+            raise ImportFailure(f"The folder {location} contains no {suffix or 'input'} files.")
     elif path.is_file():
         files = [path]
     else:
         raise ImportFailure(f"No file or folder at {location}.")
     return [(p.name, _file_opener(p)) for p in files]
+
+
+def _wanted(name: str, suffix: str) -> bool:
+    if suffix:
+        return name.endswith(suffix)
+    return not name.startswith(".") and not name.endswith(".out")
 
 
 def _file_opener(path: Path) -> Opener:
@@ -63,7 +72,7 @@ def _file_opener(path: Path) -> Opener:
     return open_file
 
 
-def _s3_sources(location: str, endpoint_url: str) -> list[tuple[str, Opener]]:
+def _s3_sources(location: str, endpoint_url: str, suffix: str) -> list[tuple[str, Opener]]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     parsed = urlparse(location)
@@ -82,11 +91,13 @@ def _s3_sources(location: str, endpoint_url: str) -> list[tuple[str, Opener]]:
             return [(key.rsplit("/", 1)[-1], opener(key))]
         keys: list[str] = []
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-            keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".csv"))
+            keys.extend(
+                o["Key"] for o in page.get("Contents", []) if _wanted(o["Key"].rsplit("/", 1)[-1], suffix)
+            )
     except (ClientError, BotoCoreError) as exc:
         raise ImportFailure(f"Cannot read {location}: {exc}") from None
     if not keys:
-        raise ImportFailure(f"No .csv objects under {location}.")
+        raise ImportFailure(f"No {suffix or 'input'} objects under {location}.")
     return [(k.rsplit("/", 1)[-1], opener(k)) for k in sorted(keys)]
 
 

@@ -66,12 +66,16 @@ class CampaignCache:
             raise ResourceNotFoundException(
                 f"Campaign {campaign_arn} is {campaign.get('status')}; it can serve once it is ACTIVE."
             )
-        version_arn = campaign["resolved_solution_version_arn"]
+        return self.for_version(campaign["resolved_solution_version_arn"], campaign)
+
+    def for_version(self, version_arn: str, campaign: dict[str, Any] | None = None) -> LoadedCampaign:
+        """A solution version's model served as if by a campaign with ``campaign``'s ``campaign_config``
+        (batch jobs run over a version directly, with their own ``batchInferenceJobConfig``)."""
         model, version = self.model(version_arn)
         recipe_name = arns.parse(version["recipe_arn"]).path
         recipe = ALL_RECIPES[version["recipe_arn"]]
         return LoadedCampaign(
-            campaign,
+            campaign or {},
             version_arn,
             model,
             recipe_name,

@@ -51,13 +51,24 @@ class Recommender:
         self._lock = threading.Lock()
 
     # -- pieces ---------------------------------------------------------------------------------------
-    def history(self, loaded: LoadedCampaign, catalog: Catalog, user_id: str | None) -> History:
-        """Training history plus every interaction logged since training: the very next request sees an event."""
+    def history(
+        self,
+        loaded: LoadedCampaign,
+        catalog: Catalog,
+        user_id: str | None,
+        logged: list[dict[str, Any]] | None = None,
+    ) -> History:
+        """Training history plus every interaction logged since training: the very next request sees an event.
+
+        ``logged`` is the user's event-log interactions when the caller already read them (batch jobs read
+        the whole group's log once); otherwise they are read here, once per request.
+        """
         if not user_id:
             empty = np.zeros(0, dtype=np.int64)
             return History(empty, np.zeros(0, dtype=np.float32), empty, [])
         items, weights = loaded.model.user_history(user_id)
-        logged = self.ctx.store.user_events(loaded.dataset_group_arn, user_id)  # read once per request
+        if logged is None:
+            logged = self.ctx.store.user_events(loaded.dataset_group_arn, user_id)
         events = [e for e in logged if e["seq"] > loaded.event_watermark]  # the rest is in the model
         model_index = loaded.model.item_index
         new_model = [model_index[e["item_id"]] for e in events if e["item_id"] in model_index]
@@ -154,21 +165,43 @@ class Recommender:
             loaded = self.campaigns.get(str(campaign_arn))
         campaign_arn = loaded.campaign["campaign_arn"]
         n = _num_results(num_results, bool(metadata_columns))
-        recipe = loaded.model.recipe
         if loaded.recipe_type == "PERSONALIZED_RANKING":
             raise InvalidInputException(
                 f"Campaign {campaign_arn} uses {loaded.recipe_name}; call GetPersonalizedRanking instead."
             )
+        return self.recommend_loaded(
+            loaded,
+            f"campaign {campaign_arn}",
+            item_id=item_id,
+            user_id=user_id,
+            n=n,
+            filter_arn=filter_arn,
+            filter_values=filter_values,
+            promotions=promotions,
+            metadata_columns=metadata_columns,
+        )
+
+    def recommend_loaded(
+        self,
+        loaded: LoadedCampaign,
+        label: str,
+        *,
+        item_id: str | None,
+        user_id: str | None,
+        n: int,
+        filter_arn: str | None = None,
+        filter_values: Mapping[str, str] | None = None,
+        promotions: Sequence[Record] | None = None,
+        metadata_columns: Mapping[str, Sequence[str]] | None = None,
+    ) -> Record:
+        """GetRecommendations over a loaded model (a campaign's, or a batch job's solution version)."""
+        recipe = loaded.model.recipe
         catalog = self.data.catalog(loaded.dataset_group_arn, loaded.version_arn, loaded.model.item_ids)
         related = loaded.recipe_type == "RELATED_ITEMS"
         if related and not item_id:
-            raise InvalidInputException(
-                f"itemId is required for campaign {campaign_arn} ({loaded.recipe_name})."
-            )
+            raise InvalidInputException(f"itemId is required for {label} ({loaded.recipe_name}).")
         if loaded.recipe_name.startswith("aws-user-personalization") and not user_id:
-            raise InvalidInputException(
-                f"userId is required for campaign {campaign_arn} ({loaded.recipe_name})."
-            )
+            raise InvalidInputException(f"userId is required for {label} ({loaded.recipe_name}).")
         history = self.history(loaded, catalog, user_id)
         current_item = catalog.index.get(item_id) if item_id else None
         mask = self.filter_mask(loaded, catalog, filter_arn, filter_values, user_id, current_item, history)
@@ -190,16 +223,42 @@ class Recommender:
             else:  # an item the model never saw: popular items, as Personalize does
                 ids, scores = recipe.recommend(np.zeros(0, dtype=np.int64), n_main, exclude=excluded)
         else:
-            ids, scores = recipe.recommend(
-                history.items, n_main, exclude=excluded, history_weights=history.weights
-            )
-        results: list[tuple[int, float | None, str | None]] = [
-            (int(i), float(s), None) for i, s in zip(ids.tolist(), scores.tolist(), strict=True)
-        ]
-        if loaded.recipe_name.startswith("aws-user-personalization"):
-            results = self._explore(loaded, catalog, results, mask, history, n_main)
+            results = self.user_results(loaded, catalog, [history], [mask], [excluded], n_main)[0]
+            results = _interleave(results, [(i, s, name) for i, s, name in promoted], n)
+            return self.answer(loaded, catalog, results, metadata_columns, "item_list")
+        results = [(int(i), float(s), None) for i, s in zip(ids.tolist(), scores.tolist(), strict=True)]
         results = _interleave(results, [(i, s, name) for i, s, name in promoted], n)
-        return self._answer(loaded, catalog, results, metadata_columns, "item_list")
+        return self.answer(loaded, catalog, results, metadata_columns, "item_list")
+
+    def user_results(
+        self,
+        loaded: LoadedCampaign,
+        catalog: Catalog,
+        histories: Sequence[History],
+        masks: Sequence[npt.NDArray[np.bool_]],
+        excluded: Sequence[npt.NDArray[np.int64]],
+        n: int,
+    ) -> list[list[tuple[int, float | None, str | None]]]:
+        """Top ``n`` for many users' histories in one vectorized scoring call (GetRecommendations passes
+        one user, a batch inference job a chunk), then exploration of new items per user."""
+        ids, scores = loaded.model.recipe.recommend_batch(
+            [h.items for h in histories],
+            n,
+            exclude=list(excluded),
+            history_weights=[h.weights for h in histories],
+        )
+        explore = loaded.recipe_name.startswith("aws-user-personalization")
+        out: list[list[tuple[int, float | None, str | None]]] = []
+        for row, history in enumerate(histories):
+            valid = ids[row] >= 0
+            results: list[tuple[int, float | None, str | None]] = [
+                (int(i), float(s), None)
+                for i, s in zip(ids[row][valid].tolist(), scores[row][valid].tolist(), strict=True)
+            ]
+            if explore:
+                results = self._explore(loaded, catalog, results, masks[row], history, n)
+            out.append(results)
+        return out
 
     def _use_case_mask(
         self, loaded: LoadedCampaign, catalog: Catalog, user_id: str | None, history: History
@@ -270,7 +329,7 @@ class Recommender:
         keep = results[: max(0, n - len(explored))]
         return _interleave(keep, [(i, 0.0, None) for i in explored], n)
 
-    def _answer(
+    def answer(
         self,
         loaded: LoadedCampaign,
         catalog: Catalog,
@@ -332,6 +391,18 @@ class Recommender:
                 f"Campaign {campaign_arn} uses {loaded.recipe_name}, which cannot rank; use a "
                 "personalized-ranking or user-personalization campaign."
             )
+        return self.rank_loaded(loaded, input_list, user_id, filter_arn, filter_values, metadata_columns)
+
+    def rank_loaded(
+        self,
+        loaded: LoadedCampaign,
+        input_list: Sequence[str],
+        user_id: str,
+        filter_arn: str | None = None,
+        filter_values: Mapping[str, str] | None = None,
+        metadata_columns: Mapping[str, Sequence[str]] | None = None,
+    ) -> Record:
+        """GetPersonalizedRanking over a loaded model (a campaign's, or a batch job's solution version)."""
         limit = MAX_RESULTS_WITH_METADATA if metadata_columns else MAX_INPUT_LIST
         if not input_list:
             raise InvalidInputException("inputList must contain at least one item id.")
@@ -350,7 +421,7 @@ class Recommender:
         if known:
             ids, scores = loaded.model.recipe.rank(history.items, known, history_weights=history.weights)
             results = [(int(i), float(s), None) for i, s in zip(ids.tolist(), scores.tolist(), strict=True)]
-        answer = self._answer(loaded, catalog, results, metadata_columns, "personalized_ranking")
+        answer = self.answer(loaded, catalog, results, metadata_columns, "personalized_ranking")
         for item in allowed:  # items the model does not know go last, without a score, in input order
             if item not in model_index:
                 entry: Record = {"item_id": item}
