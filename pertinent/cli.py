@@ -61,7 +61,8 @@ def serve(
         f"pertinent {__version__} serving on http://{settings.host}:{settings.port} "
         f"(data: {settings.data_dir.resolve()}, role: {role})"
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower())
+    # pertinent.requests logs each request under its operation's name; uvicorn's access log would say `POST /`
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower(), access_log=False)
 
 
 @main.command()

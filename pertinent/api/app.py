@@ -12,9 +12,10 @@ from starlette.routing import BaseRoute, Route
 
 from pertinent.api.control_plane import ControlPlane
 from pertinent.api.convenience import convenience_routes
+from pertinent.api.observability import RequestTelemetry, metrics_route
 from pertinent.api.rest_json import RestJsonService
 from pertinent.api.search_routes import search_routes
-from pertinent.api.service_model import ServiceCodec
+from pertinent.api.service_model import ServiceCodec, load_service_model
 from pertinent.config import Settings
 from pertinent.console import console_routes, root_redirect
 from pertinent.control import OPERATIONS, Context
@@ -50,7 +51,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__, "role": role})
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), metrics_route(ctx.telemetry)]
     app_state: dict[str, object] = {}
     if role != "worker":
         control = ControlPlane(
@@ -96,6 +97,8 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
             store.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
+    control_names = load_service_model("personalize").operation_names
+    app.add_middleware(RequestTelemetry, telemetry=ctx.telemetry, control_operations=control_names)
     app.state.ctx = ctx
     app.state.worker = worker
     app.state.recommender = app_state.get("recommender")

@@ -36,7 +36,12 @@ def json_response(
 
 
 def control_plane_error(exc: PersonalizeError) -> Response:
-    return json_response({"__type": exc.code, "message": exc.message}, AMZ_JSON, status=400)
+    return json_response(
+        {"__type": exc.code, "message": exc.message},
+        AMZ_JSON,
+        status=400,
+        headers={"x-amzn-ErrorType": exc.code},  # as AWS sends it too; the metrics read it
+    )
 
 
 def rest_json_error(exc: PersonalizeError) -> Response:
@@ -51,5 +56,5 @@ def rest_json_error(exc: PersonalizeError) -> Response:
 def internal_error(exc: BaseException, rest: bool) -> Response:
     log.error("internal error", exc_info=exc)
     body = {"__type": "InternalFailure", "message": f"Internal error: {type(exc).__name__}"}
-    headers = {"x-amzn-ErrorType": "InternalFailure"} if rest else None
+    headers = {"x-amzn-ErrorType": "InternalFailure"}
     return json_response(body, "application/json" if rest else AMZ_JSON, status=500, headers=headers)

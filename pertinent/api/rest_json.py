@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pertinent.api.errors import internal_error, json_response, rest_json_error
+from pertinent.api.observability import REST_PREFIXES, name_endpoint
 from pertinent.api.service_model import ServiceCodec
 from pertinent.errors import InvalidInputException, NotImplementedOperation, PersonalizeError
 
@@ -61,4 +62,5 @@ class RestJsonService:
                 return internal_error(exc, rest=True)
 
         endpoint.__name__ = operation
+        name_endpoint(endpoint, f"{REST_PREFIXES.get(self.codec.service_name, self.codec.service_name)}.{operation}")
         return endpoint

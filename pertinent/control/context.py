@@ -10,6 +10,7 @@ from pathlib import Path
 from pertinent import arns
 from pertinent.config import Settings
 from pertinent.store import MetadataStore
+from pertinent.telemetry import Telemetry
 
 
 @dataclass
@@ -17,6 +18,8 @@ class Context:
     settings: Settings
     store: MetadataStore
     clock: Callable[[], float] = field(default=time.time)
+    #: the app's metrics registry and log lines (GET /metrics)
+    telemetry: Telemetry = field(default_factory=Telemetry)
 
     def now(self) -> float:
         return round(self.clock(), 3)

@@ -71,11 +71,12 @@ class JobRunner:
 
     def run(self, kind: str, arn: str) -> None:
         """Run one job; an unexpected error marks the resource CREATE FAILED instead of escaping."""
-        try:
-            self.handlers[kind](arn)
-        except Exception as exc:  # a bug must not leave a resource IN_PROGRESS forever
-            log.exception("job %s for %s failed", kind, arn)
-            set_status(self.ctx, arn, CREATE_FAILED, f"Internal error: {type(exc).__name__}: {exc}")
+        with self.ctx.telemetry.job(kind, arn, lambda: (self.ctx.store.get(arn) or {}).get("status")):
+            try:
+                self.handlers[kind](arn)
+            except Exception as exc:  # a bug must not leave a resource IN_PROGRESS forever
+                log.exception("job %s for %s failed", kind, arn)
+                set_status(self.ctx, arn, CREATE_FAILED, f"Internal error: {type(exc).__name__}: {exc}")
 
     # -- batch jobs and data deletion (pertinent.control.batch_jobs, .data_deletion) -------------------
     def recommender(self) -> Any:
@@ -125,6 +126,7 @@ class JobRunner:
 
         def progress(rows: int) -> None:
             self.ctx.store.update(arn, {"rows_read": rows})
+            self.ctx.telemetry.job_progress("import", arn, None, f"{rows} rows read")
 
         try:
             with self._dataset_lock(dataset["dataset_arn"]):
@@ -248,6 +250,7 @@ class JobRunner:
             else:
                 progress = {"fraction": round(fraction, 4), "message": message}
                 record = self.ctx.store.update(arn, {"training_progress": progress})
+                self.ctx.telemetry.job_progress("train", arn, fraction, message)
             return record is not None and record["status"] != CREATE_STOPPING
 
         started = self.ctx.now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 import urllib.request
@@ -15,6 +16,7 @@ from botocore.config import Config
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from pertinent.api.background import BackgroundServer, serve_in_background
 from pertinent.config import Settings
@@ -311,6 +313,36 @@ class Demo:
         self.console.print(table)
 
 
+class ConsoleLog(logging.Handler):
+    """Print the server's request and job log lines on the demo's console while it serves."""
+
+    LOGGERS = ("pertinent.requests", "pertinent.jobs")
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.INFO)
+        self.console = console
+        self._levels: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        self.console.print(Text.assemble((stamp, "dim"), " ", record.getMessage()), highlight=False)
+
+    def __enter__(self) -> ConsoleLog:
+        self._levels = {}
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            self._levels[name] = logger.level
+            logger.setLevel(logging.INFO)
+            logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            logger.removeHandler(self)
+            logger.setLevel(self._levels.get(name, logging.NOTSET))
+
+
 def run_demo(
     settings: Settings, movielens: Path | None, console: Console, serve_forever: bool = True
 ) -> None:
@@ -341,9 +373,10 @@ def run_demo(
             console.print(
                 f"\n[bold]Console:[/bold] {server.url}/console/   [bold]API endpoint_url:[/bold] {server.url}"
             )
-            console.print("Serving; press Ctrl-C to stop.")
-            while True:
-                time.sleep(3600)
+            console.print("Serving; press Ctrl-C to stop. What the server does from now on:")
+            with ConsoleLog(console):
+                while True:
+                    time.sleep(3600)
         else:
             console.print(
                 f"\nDone; the server stops now. `pertinent serve --data-dir {settings.data_dir}` serves this "

@@ -53,6 +53,7 @@ class EventIngest:
         rows = records.interaction_rows(group, schema, user_id, session_id, event_list)
         merge = [(group, session_id, user_id)] if user_id else []
         self.ctx.store.append_events([r.as_dict() for r in rows], merge)
+        self.ctx.telemetry.events_ingested.labels("interaction").inc(len(rows))
         return {}
 
     def _target_dataset(self, dataset_arn: str, dataset_type: str) -> tuple[dict[str, Any], DatasetSchema]:
@@ -71,10 +72,12 @@ class EventIngest:
         dataset, schema = self._target_dataset(dataset_arn, "ITEMS")
         rows = records.item_rows(dataset["dataset_group_arn"], schema, items, self.ctx.now())
         self.ctx.store.append_events([r.as_dict() for r in rows])
+        self.ctx.telemetry.events_ingested.labels("item").inc(len(rows))
         return {}
 
     def put_users(self, dataset_arn: str, users: list[dict[str, Any]]) -> dict[str, Any]:
         dataset, schema = self._target_dataset(dataset_arn, "USERS")
         rows = records.user_rows(dataset["dataset_group_arn"], schema, users, self.ctx.now())
         self.ctx.store.append_events([r.as_dict() for r in rows])
+        self.ctx.telemetry.events_ingested.labels("user").inc(len(rows))
         return {}

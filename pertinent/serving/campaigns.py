@@ -47,7 +47,9 @@ class CampaignCache:
         """The trained model of a solution version (loaded once per process)."""
         cached = self._models.get(version_arn)
         if cached is not None:
+            self.ctx.telemetry.model_cache.labels("hit").inc()
             return cached
+        self.ctx.telemetry.model_cache.labels("miss").inc()
         version = self.ctx.store.get(version_arn, "solution-version")
         if version is None or version.get("status") != ACTIVE:
             raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
@@ -56,6 +58,7 @@ class CampaignCache:
             if cached is None:
                 cached = (load_trained_model(self.ctx.artifact_dir(version_arn)), version)
                 self._models[version_arn] = cached
+                self.ctx.telemetry.models_loaded.set(len(self._models))
         return cached
 
     def get(self, campaign_arn: str) -> LoadedCampaign:
@@ -72,6 +75,7 @@ class CampaignCache:
         """A solution version's model served as if by a campaign with ``campaign``'s ``campaign_config``
         (batch jobs run over a version directly, with their own ``batchInferenceJobConfig``)."""
         model, version = self.model(version_arn)
+        self.ctx.telemetry.served.labels(version_arn).inc()
         recipe_name = arns.parse(version["recipe_arn"]).path
         recipe = ALL_RECIPES[version["recipe_arn"]]
         return LoadedCampaign(
@@ -97,12 +101,15 @@ class CampaignCache:
             )
         model_arn = recommender["model_arn"]
         cached = self._models.get(model_arn)
+        self.ctx.telemetry.model_cache.labels("miss" if cached is None else "hit").inc()
         if cached is None:
             with self._lock:
                 cached = self._models.get(model_arn)
                 if cached is None:
                     cached = (load_trained_model(self.ctx.artifact_dir(model_arn)), recommender)
                     self._models[model_arn] = cached
+                    self.ctx.telemetry.models_loaded.set(len(self._models))
+        self.ctx.telemetry.served.labels(model_arn).inc()
         use_case = use_case_of(recommender["recipe_arn"])
         base = ALL_RECIPES[arns.recipe_arn(use_case.base_recipe)]
         config = dict(recommender.get("recommender_config") or {})
@@ -120,3 +127,4 @@ class CampaignCache:
     def forget(self, version_arn: str) -> None:
         with self._lock:
             self._models.pop(version_arn, None)
+            self.ctx.telemetry.models_loaded.set(len(self._models))
