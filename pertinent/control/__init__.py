@@ -9,6 +9,7 @@ from __future__ import annotations
 from pertinent.control import (
     batch_jobs,
     campaigns,
+    data_deletion,
     dataset_groups,
     datasets,
     event_trackers,
@@ -36,6 +37,7 @@ OPERATIONS: dict[str, Operation] = {
     **tags.OPERATIONS,
     **recommenders.OPERATIONS,
     **batch_jobs.OPERATIONS,
+    **data_deletion.OPERATIONS,
 }
 
 __all__ = ["OPERATIONS", "Context", "Operation"]

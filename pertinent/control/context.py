@@ -32,6 +32,10 @@ class Context:
         """``…:dataset/{group}/{TYPE}`` → ``<data_dir>/datasets/{group}/{TYPE}``."""
         return self.settings.data_dir / "datasets" / arns.parse(dataset_arn).path
 
+    def erasure_marker(self, dataset_group_arn: str) -> Path:
+        """A file a data deletion job touches when it erased users: per-user caches key on its time."""
+        return self.settings.data_dir / "datasets" / arns.parse(dataset_group_arn).path / "erasures.stamp"
+
     def artifact_dir(self, model_arn: str) -> Path:
         """``…:solution/{name}/{id}`` → ``<data_dir>/artifacts/{name}/{id}``; the models of other kinds
         (``…:recommender/{name}/{id}``) → ``<data_dir>/artifacts/{kind}/{name}/{id}``."""

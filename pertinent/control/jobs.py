@@ -76,7 +76,8 @@ class JobRunner:
                 self.handlers[kind](arn)
             except Exception as exc:  # a bug must not leave a resource IN_PROGRESS forever
                 log.exception("job %s for %s failed", kind, arn)
-                set_status(self.ctx, arn, CREATE_FAILED, f"Internal error: {type(exc).__name__}: {exc}")
+                failed = "FAILED" if kind == "data-deletion" else CREATE_FAILED  # its lifecycle's spelling
+                set_status(self.ctx, arn, failed, f"Internal error: {type(exc).__name__}: {exc}")
 
     # -- batch jobs and data deletion (pertinent.control.batch_jobs, .data_deletion) -------------------
     def recommender(self) -> Any:
@@ -88,12 +89,13 @@ class JobRunner:
             return self._recommender
 
     def _batch_handlers(self) -> dict[str, Callable[[str], None]]:
-        from pertinent.control import batch_jobs
+        from pertinent.control import batch_jobs, data_deletion
 
         return {
             "batch-inference": lambda arn: batch_jobs.run_batch_inference_job(
                 self.ctx, arn, self.recommender()
             ),
+            data_deletion.JOB: lambda arn: data_deletion.run_data_deletion_job(self, arn),
         }
 
     def _dataset_lock(self, dataset_arn: str) -> threading.Lock:
@@ -291,11 +293,13 @@ class JobRunner:
                 CREATE_PENDING,
                 CREATE_IN_PROGRESS,
                 CREATE_STOPPING,
+                "PENDING",  # data deletion jobs' lifecycle
+                "IN_PROGRESS",
             ):
                 set_status(
                     self.ctx,
                     job.arn,
-                    CREATE_FAILED,
+                    "FAILED" if record["status"] in ("PENDING", "IN_PROGRESS") else CREATE_FAILED,
                     "The server stopped while this job was running; create it again.",
                 )
                 failed.append(job.arn)

@@ -40,26 +40,40 @@ class LoadedCampaign:
 class CampaignCache:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._models: dict[str, tuple[TrainedModel, dict[str, Any]]] = {}
+        self._models: dict[str, tuple[TrainedModel, dict[str, Any], int]] = {}
         self._lock = threading.Lock()
+
+    def _stamp(self, model_arn: str) -> int:
+        """The artifact's data file time: a data deletion job rewrites it (erased users' histories
+        go), and every process then reloads the model on its next request."""
+        try:
+            return (self.ctx.artifact_dir(model_arn) / "data.npz").stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def _cached(self, model_arn: str, record: dict[str, Any] | None) -> tuple[TrainedModel, dict[str, Any]]:
+        """The model at ``model_arn`` (loaded once per process, again after its artifact changes)."""
+        stamp = self._stamp(model_arn)
+        cached = self._models.get(model_arn)
+        if cached is not None and cached[2] == stamp:
+            self.ctx.telemetry.model_cache.labels("hit").inc()
+            return cached[0], cached[1]
+        self.ctx.telemetry.model_cache.labels("miss").inc()
+        if record is None:
+            record = self.ctx.store.get(model_arn, "solution-version")
+            if record is None or record.get("status") != ACTIVE:
+                raise ResourceNotFoundException(f"Solution version {model_arn} is not ACTIVE.")
+        with self._lock:
+            cached = self._models.get(model_arn)
+            if cached is None or cached[2] != stamp:
+                cached = (load_trained_model(self.ctx.artifact_dir(model_arn)), record, stamp)
+                self._models[model_arn] = cached
+                self.ctx.telemetry.models_loaded.set(len(self._models))
+        return cached[0], cached[1]
 
     def model(self, version_arn: str) -> tuple[TrainedModel, dict[str, Any]]:
         """The trained model of a solution version (loaded once per process)."""
-        cached = self._models.get(version_arn)
-        if cached is not None:
-            self.ctx.telemetry.model_cache.labels("hit").inc()
-            return cached
-        self.ctx.telemetry.model_cache.labels("miss").inc()
-        version = self.ctx.store.get(version_arn, "solution-version")
-        if version is None or version.get("status") != ACTIVE:
-            raise ResourceNotFoundException(f"Solution version {version_arn} is not ACTIVE.")
-        with self._lock:
-            cached = self._models.get(version_arn)
-            if cached is None:
-                cached = (load_trained_model(self.ctx.artifact_dir(version_arn)), version)
-                self._models[version_arn] = cached
-                self.ctx.telemetry.models_loaded.set(len(self._models))
-        return cached
+        return self._cached(version_arn, None)
 
     def get(self, campaign_arn: str) -> LoadedCampaign:
         campaign = self.ctx.store.get(campaign_arn, "campaign")
@@ -100,15 +114,7 @@ class CampaignCache:
                 + (" (StartRecommender starts it)." if recommender.get("status") == "INACTIVE" else ".")
             )
         model_arn = recommender["model_arn"]
-        cached = self._models.get(model_arn)
-        self.ctx.telemetry.model_cache.labels("miss" if cached is None else "hit").inc()
-        if cached is None:
-            with self._lock:
-                cached = self._models.get(model_arn)
-                if cached is None:
-                    cached = (load_trained_model(self.ctx.artifact_dir(model_arn)), recommender)
-                    self._models[model_arn] = cached
-                    self.ctx.telemetry.models_loaded.set(len(self._models))
+        cached = self._cached(model_arn, recommender)
         self.ctx.telemetry.served.labels(model_arn).inc()
         use_case = use_case_of(recommender["recipe_arn"])
         base = ALL_RECIPES[arns.recipe_arn(use_case.base_recipe)]

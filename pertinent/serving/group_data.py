@@ -240,10 +240,14 @@ class GroupDataCache:
 
     def user_interactions(self, group_arn: str) -> UserInteractions:
         info = self.directory.get(group_arn).get("INTERACTIONS")
-        key = (_mtime(info.bulk_path if info else None),)
+        key = (_mtime(info.bulk_path if info else None), _mtime(self.ctx.erasure_marker(group_arn)))
         return self._cached("interactions", group_arn, key, lambda: build_user_interactions(info))
 
     def users(self, group_arn: str) -> Mapping[str, dict[str, Any]]:
         info = self.directory.get(group_arn).get("USERS")
-        key = (_mtime(info.bulk_path if info else None), self.ctx.store.last_event_seq(group_arn, "user"))
+        key = (
+            _mtime(info.bulk_path if info else None),
+            self.ctx.store.last_event_seq(group_arn, "user"),
+            _mtime(self.ctx.erasure_marker(group_arn)),
+        )
         return self._cached("users", group_arn, key, lambda: build_users(self.ctx, group_arn, info))

@@ -257,6 +257,26 @@ class MetadataStore:
                 )
             conn.execute(insert(events), [{"received": now, **row} for row in rows])
 
+    def delete_user_events(self, dataset_group_arn: str, user_ids: Sequence[str]) -> int:
+        """Erase every logged event of these users in the group (an anonymous session's events count
+        for a user id equal to its session id, as in :meth:`user_events`); returns how many went."""
+        removed = 0
+        ids = list(dict.fromkeys(user_ids))
+        with self.write() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                result = conn.execute(
+                    delete(events).where(
+                        events.c.dataset_group_arn == dataset_group_arn,
+                        or_(
+                            events.c.user_id.in_(chunk),
+                            and_(events.c.user_id.is_(None), events.c.session_id.in_(chunk)),
+                        ),
+                    )
+                )
+                removed += int(result.rowcount or 0)
+        return removed
+
     def user_events(
         self, dataset_group_arn: str, user_id: str, after_seq: int = 0, kind: str = "interaction"
     ) -> builtins.list[dict[str, Any]]:
