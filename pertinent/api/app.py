@@ -21,6 +21,7 @@ from pertinent.console import console_routes, root_redirect
 from pertinent.control import OPERATIONS, Context
 from pertinent.events.ingest import EventIngest
 from pertinent.search.service import SearchService
+from pertinent.serving.actions import ActionRecommender
 from pertinent.serving.recommend import Recommender
 from pertinent.store import MetadataStore
 from pertinent.version import __version__
@@ -29,8 +30,8 @@ from pertinent.worker import Worker
 ROLES = ("all", "api", "worker")
 
 
-RUNTIME_OPERATIONS = ("GetRecommendations", "GetPersonalizedRanking")
-EVENTS_OPERATIONS = ("PutEvents", "PutItems", "PutUsers")
+RUNTIME_OPERATIONS = ("GetRecommendations", "GetPersonalizedRanking", "GetActionRecommendations")
+EVENTS_OPERATIONS = ("PutEvents", "PutItems", "PutUsers", "PutActions", "PutActionInteractions")
 
 
 def served_operations() -> set[str]:
@@ -66,6 +67,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
             {
                 "GetRecommendations": recommender.get_recommendations,
                 "GetPersonalizedRanking": recommender.get_personalized_ranking,
+                "GetActionRecommendations": ActionRecommender(ctx, recommender).get_action_recommendations,
             },
         )
         events = RestJsonService(
@@ -74,6 +76,8 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
                 "PutEvents": ingest.put_events,
                 "PutItems": ingest.put_items,
                 "PutUsers": ingest.put_users,
+                "PutActions": ingest.put_actions,
+                "PutActionInteractions": ingest.put_action_interactions,
             },
         )
         routes += runtime.routes() + events.routes()

@@ -29,7 +29,13 @@ log = logging.getLogger(__name__)
 
 BULK_FILE = "bulk.parquet"
 #: dataset type → the event-log kind its Put* operation writes
-EVENT_KINDS = {"INTERACTIONS": "interaction", "ITEMS": "item", "USERS": "user"}
+EVENT_KINDS = {
+    "INTERACTIONS": "interaction",
+    "ITEMS": "item",
+    "USERS": "user",
+    "ACTIONS": "action",
+    "ACTION_INTERACTIONS": "action_interaction",
+}
 
 
 class JobRunner:
@@ -209,7 +215,7 @@ class JobRunner:
         import pyarrow.parquet as pq
 
         watermark = self.ctx.store.last_event_seq(dataset_group_arn)
-        inputs: dict[str, Path | None] = {"INTERACTIONS": None, "ITEMS": None, "USERS": None}
+        inputs: dict[str, Path | None] = dict.fromkeys(EVENT_KINDS)
         for dataset in self.ctx.store.list("dataset", dataset_group_arn):
             kind = normalize_dataset_type(dataset["dataset_type"])
             if kind not in inputs:
@@ -311,6 +317,6 @@ def _logged_row(event: dict[str, Any]) -> dict[str, Any]:
     """An event-log row as a dataset row; an anonymous interaction counts under its session id (as
     Personalize lets a sessionId stand for the user until one is known), a merged one under its user."""
     row: dict[str, Any] = json.loads(event["body"])
-    if event["kind"] == "interaction":
+    if event["kind"] in ("interaction", "action_interaction"):
         row["USER_ID"] = event["user_id"] or event["session_id"]
     return row

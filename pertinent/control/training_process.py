@@ -46,6 +46,22 @@ def _child(conn: Connection, job: dict[str, Any], memory_mb: int) -> None:
             path = job["inputs"].get(name)
             return pq.read_table(path) if path else None
 
+        if job["recipe_name"] == "aws-next-best-action":
+            from pertinent.training.actions import train_next_best_action
+
+            outcome = train_next_best_action(
+                read("INTERACTIONS"),
+                read("USERS"),
+                read("ACTIONS"),
+                read("ACTION_INTERACTIONS"),
+                job["solution_config"],
+                Path(job["artifact_dir"]),
+                progress=lambda fraction, message: conn.send(("progress", fraction, message)),
+            )
+            conn.send(
+                ("done", {"metrics": outcome["metrics"], "tuned_params": {}, "algorithm": job["recipe_name"]})
+            )
+            return
         result = train_solution_version(
             read("INTERACTIONS"),
             read("ITEMS"),

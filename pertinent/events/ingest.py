@@ -81,3 +81,23 @@ class EventIngest:
         self.ctx.store.append_events([r.as_dict() for r in rows])
         self.ctx.telemetry.events_ingested.labels("user").inc(len(rows))
         return {}
+
+    def put_actions(self, dataset_arn: str, actions: list[dict[str, Any]]) -> dict[str, Any]:
+        dataset, schema = self._target_dataset(dataset_arn, "ACTIONS")
+        rows = records.action_rows(dataset["dataset_group_arn"], schema, actions, self.ctx.now())
+        self.ctx.store.append_events([r.as_dict() for r in rows])
+        return {}
+
+    def put_action_interactions(
+        self, tracking_id: str, action_interactions: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        group = self._group_of_tracker(tracking_id)
+        schema = self._dataset_schema(group, "ACTION_INTERACTIONS")
+        if schema is None:
+            raise InvalidInputException(
+                "The dataset group has no Action interactions dataset, so PutActionInteractions has nowhere to "
+                "record them; create one first (datasetType ACTION_INTERACTIONS)."
+            )
+        rows = records.action_interaction_rows(group, schema, action_interactions)
+        self.ctx.store.append_events([r.as_dict() for r in rows])
+        return {}

@@ -63,6 +63,10 @@ class CampaignCache:
             record = self.ctx.store.get(model_arn, "solution-version")
             if record is None or record.get("status") != ACTIVE:
                 raise ResourceNotFoundException(f"Solution version {model_arn} is not ACTIVE.")
+            if record.get("recipe_arn") == arns.recipe_arn("aws-next-best-action"):
+                raise InvalidInputException(
+                    f"Solution version {model_arn} is a Next-Best-Action model; call GetActionRecommendations."
+                )
         with self._lock:
             cached = self._models.get(model_arn)
             if cached is None or cached[2] != stamp:
