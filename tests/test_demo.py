@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,9 @@ def test_generated_catalog_is_deterministic_and_big_enough(tmp_path: Path) -> No
     second = generate(tmp_path / "b")
     assert first.interactions_csv.read_bytes() == second.interactions_csv.read_bytes()
     assert first.n_interactions >= 1000 and first.n_users >= 25
+    with first.items_csv.open(newline="") as f:
+        titles = [row["TITLE"] for row in csv.DictReader(f)]
+    assert len(titles) == first.n_items == len(set(titles))  # every title is unique
 
 
 def test_demo_walkthrough(tmp_path: Path) -> None:
@@ -37,6 +42,20 @@ def test_demo_walkthrough(tmp_path: Path) -> None:
     ):
         assert expected in text, expected
     assert "Console:" not in text and f"{settings.port}/console/" not in text  # --no-serve: nothing is served
+    assert "0.0000" not in text and "e-0" not in text  # scores with three significant digits
+    # every training shows the time the server measured for it, though they overlap
+    for recipe in ("aws-user-personalization", "aws-similar-items", "aws-personalized-ranking"):
+        line = next(line for line in text.splitlines() if f"train {recipe}" in line)
+        trained = re.search(r"ACTIVE\s+([\d.]+) s$", line.rstrip())
+        assert trained is not None and float(trained.group(1)) > 0, line
+    # the similar-items table has no empty score column; every cell is filled
+    similar = text[text.index("Similar to") : text.index("ranked for user-1")]
+    assert "score" not in similar
+    # the search matches with graded BM25 scores, and personalization moves hits
+    search = text[text.index("Search “") :]
+    bm25 = [float(m) for m in re.findall(r"│\s+[▲▼·]\d*\s+│\s+([\d.]+)\s+│", search)]
+    assert len(bm25) == 10 and len(set(bm25)) > 1, search
+    assert "▲" in search
     again = io.StringIO()
     run_demo(settings, None, Console(file=again, width=140), serve_forever=False)
     assert "already set up" in again.getvalue()

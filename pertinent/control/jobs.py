@@ -245,7 +245,11 @@ class JobRunner:
         if version is None or version["status"] != CREATE_PENDING:
             return  # stopped or deleted before it started
         set_status(
-            self.ctx, arn, CREATE_IN_PROGRESS, training_progress={"fraction": 0.0, "message": "queued"}
+            self.ctx,
+            arn,
+            CREATE_IN_PROGRESS,
+            training_progress={"fraction": 0.0, "message": "queued"},
+            training_started=self.ctx.now(),  # lets a watcher show how long it has run (the demo does)
         )
         inputs, watermark = self.training_inputs(
             version["dataset_group_arn"], self.ctx.artifact_dir(arn) / "inputs"

@@ -69,6 +69,23 @@ NOUNS = (
     "River",
     "Comet",
 )
+#: title endings: with ADJECTIVES × NOUNS they give more distinct titles than the catalog has films
+ENDINGS = ("", " II", " III", " Returns", " Rising", ": Origins", " of the North")
+#: where each film is set; varied so a search's BM25 scores differ (identical texts would tie)
+SETTINGS = (
+    "during one endless summer",
+    "in a forgotten mountain kingdom",
+    "on a storm-battered coast",
+    "in a neon-lit city",
+    "aboard a night train",
+    "in a small desert town",
+    "under a frozen northern sky",
+    "in a crumbling royal palace",
+    "on a remote island",
+    "in the summer of a quiet harbor town",
+    "beneath an old lighthouse",
+    "across a war-torn frontier",
+)
 PLOTS = {
     "Action": "a former soldier fights one last battle",
     "Adventure": "an unlikely crew crosses uncharted lands",
@@ -134,6 +151,10 @@ def generate(folder: Path, n_items: int = 1500, n_users: int = 600, seed: int = 
     rng.shuffle(popularity)
     items_csv = folder / "items.csv"
     item_genres: list[set[int]] = []
+    titles = [f"The {a} {n}{e}" for e in ENDINGS for a in ADJECTIVES for n in NOUNS]
+    if n_items > len(titles):
+        raise ValueError(f"the generated catalog has at most {len(titles)} distinct titles")
+    title_order = rng.permutation(len(titles))[:n_items]
     with items_csv.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["ITEM_ID", "TITLE", "GENRES", "DESCRIPTION", "YEAR"])
@@ -141,10 +162,11 @@ def generate(folder: Path, n_items: int = 1500, n_users: int = 600, seed: int = 
             extra = rng.choice(genre_count, size=rng.integers(0, 3), replace=False)
             genres = [int(main_genre[i])] + [int(g) for g in extra if g != main_genre[i]]
             item_genres.append(set(genres))
-            title = f"The {ADJECTIVES[rng.integers(len(ADJECTIVES))]} {NOUNS[rng.integers(len(NOUNS))]}"
-            if rng.random() < 0.3:
-                title += f" {rng.integers(2, 5)}"
-            description = f"In this {GENRES[genres[0]].lower()} film, {PLOTS[GENRES[genres[0]]]}."
+            title = titles[int(title_order[i])]
+            setting = SETTINGS[int(rng.integers(len(SETTINGS)))]
+            description = (
+                f"In this {GENRES[genres[0]].lower()} film set {setting}, {PLOTS[GENRES[genres[0]]]}."
+            )
             writer.writerow(
                 [
                     str(i + 1),

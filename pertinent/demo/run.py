@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -74,6 +74,21 @@ def clients(url: str) -> tuple[Any, Any, Any]:
         boto3.client("personalize-runtime", **kw),
         boto3.client("personalize-events", **kw),
     )
+
+
+class JobClock(ProgressColumn):
+    """How long the job ran: the server's own measure (``seconds`` field) where the task has one, so
+    overlapping trainings each show their own time, else the time since the task was added."""
+
+    def render(self, task: Task) -> Text:
+        seconds = task.fields.get("seconds")
+        if seconds is not None:
+            return Text(f"{seconds:7.1f} s", style="progress.elapsed")
+        seconds = task.finished_time if task.finished else task.elapsed
+        if seconds is None:
+            return Text("-:--:--", style="progress.elapsed")
+        whole = int(seconds)
+        return Text(f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}", style="progress.elapsed")
 
 
 class Demo:
@@ -152,22 +167,7 @@ class Demo:
                 )["solutionArn"]
                 self.wait_for("solution", solution)
                 versions[name] = p.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-            tasks = {
-                name: progress.add_task(f"train {RECIPES[name]}", total=1.0, message="queued")
-                for name in versions
-            }
-            for name, version in versions.items():
-
-                def show_training(record: dict[str, Any], name: str = name, version: str = version) -> None:
-                    state = (self.store.get(version) or {}).get("training_progress") or {}
-                    progress.update(
-                        tasks[name],
-                        completed=max(0.0, float(state.get("fraction", 0.0))),
-                        message=str(state.get("message", record["status"])),
-                    )
-
-                self.wait_for("version", version, show_training)
-                progress.update(tasks[name], completed=1.0, message="ACTIVE")
+            self.train_all(progress, versions)
             task = progress.add_task("campaigns, event tracker, filter", total=len(versions) + 2, message="")
             for name, version in versions.items():
                 config = {"enableMetadataWithRecommendations": True}
@@ -203,13 +203,45 @@ class Demo:
             self.wait(lambda: p.describe_filter(filterArn=unwatched)["filter"])
             progress.advance(task)
 
+    def train_all(self, progress: Progress, versions: dict[str, str]) -> None:
+        """Follow every training at once: each bar's clock runs only while its training runs (they overlap
+        on the worker's threads), and ends with the training time the server measured."""
+        tasks = {
+            name: progress.add_task(f"train {RECIPES[name]}", total=1.0, message="queued", seconds=0.0)
+            for name in versions
+        }
+        waiting = dict(versions)
+        while waiting:
+            for name, version in list(waiting.items()):
+                record = self.personalize.describe_solution_version(solutionVersionArn=version)[
+                    "solutionVersion"
+                ]
+                status, task = record["status"], tasks[name]
+                if status in ("CREATE FAILED", "CREATE STOPPED"):
+                    raise SystemExit(f"training {name}: {record.get('failureReason')}")
+                if status == "ACTIVE":
+                    seconds = float(record.get("trainingHours") or 0.0) * 3600.0
+                    progress.update(task, completed=1.0, message="ACTIVE", seconds=seconds)
+                    del waiting[name]
+                elif status == "CREATE IN_PROGRESS":
+                    stored = self.store.get(version) or {}
+                    state = stored.get("training_progress") or {}
+                    started = stored.get("training_started")
+                    progress.update(
+                        task,
+                        completed=min(0.99, max(0.0, float(state.get("fraction", 0.0)))),
+                        message=str(state.get("message", status)),
+                        seconds=None if started is None else max(0.0, time.time() - float(started)),
+                    )
+            time.sleep(0.1)
+
     def progress(self) -> Progress:
         return Progress(
             TextColumn("{task.description:<34}"),
             BarColumn(),
             TextColumn("{task.percentage:>3.0f}%"),
             TextColumn("{task.fields[message]}"),
-            TimeElapsedColumn(),
+            JobClock(),
             console=self.console,
         )
 
@@ -264,7 +296,13 @@ class Demo:
 
     def search(self, user: str, text: str) -> None:
         query = {
-            "query": {"multi_match": {"query": text, "fields": ["TITLE^2", "GENRES", "DESCRIPTION"]}},
+            "query": {
+                "multi_match": {
+                    "query": text,
+                    "type": "most_fields",
+                    "fields": ["TITLE^2", "GENRES", "DESCRIPTION"],
+                }
+            },
             "size": 10,
         }
         plain = http_json(f"{self.server.url}/search/{GROUP}/_search", query)
@@ -277,40 +315,47 @@ class Demo:
             f"{SEARCH_PIPELINE}, weight 0.6)",
             title_justify="left",
         )
-        for column in ("plain", "personalized", "change", "title", "genres"):
-            table.add_column(
-                column, justify="right" if column in ("plain", "personalized", "change") else "left"
-            )
+        for column in ("plain", "personalized", "change", "BM25", "title", "genres"):
+            table.add_column(column, justify="left" if column in ("title", "genres") else "right")
+        bm25 = {h["_id"]: h.get("_score") for h in plain["hits"]["hits"]}
         for row in compare(plain, personalized, ("TITLE",)):
             hit = next(h for h in personalized["hits"]["hits"] if h["_id"] == row.item_id)
             change = f"▲{row.delta}" if row.delta > 0 else (f"▼{-row.delta}" if row.delta < 0 else "·")
             table.add_row(
-                str(row.plain_rank),
+                str(row.plain_rank) if row.plain_rank else "–",
                 str(row.personalized_rank),
-                change,
+                change if row.plain_rank else "new",
+                score_text(bm25.get(row.item_id)),
                 row.label,
                 str(hit["_source"].get("GENRES", "")).replace("|", ", "),
             )
         self.console.print(table)
 
     def table(self, title: str, items: list[dict[str, Any]]) -> None:
+        """Rank, item, title, genres and, when the recipe gives one, the score (similar-items gives none)."""
+        scored = any(entry.get("score") is not None for entry in items)
         table = Table(title=title, title_justify="left")
         table.add_column("#", justify="right")
         table.add_column("item")
         table.add_column("title")
         table.add_column("genres")
-        table.add_column("score", justify="right")
+        if scored:
+            table.add_column("score", justify="right")
         for n, entry in enumerate(items, 1):
             meta = entry.get("metadata", {})
-            score = entry.get("score")
-            table.add_row(
+            cells = [
                 str(n),
                 entry["itemId"],
-                meta.get("TITLE", ""),
-                meta.get("GENRES", "").replace("|", ", "),
-                "" if score is None else f"{score:.4f}",
-            )
+                meta.get("TITLE") or "–",
+                (meta.get("GENRES") or "–").replace("|", ", "),
+            ]
+            table.add_row(*cells, *([score_text(entry.get("score"))] if scored else []))
         self.console.print(table)
+
+
+def score_text(score: float | None) -> str:
+    """Every score with three significant digits (Personalize's scores over a large catalog are ~1e-3)."""
+    return "–" if score is None else f"{score:.3g}"
 
 
 class ConsoleLog(logging.Handler):
@@ -368,7 +413,7 @@ def run_demo(
             demo.setup(data)
         user = "user-1" if movielens is None else "1"
         demo.show(user)
-        demo.search(user, "love" if movielens is not None else "kingdom summer detective")
+        demo.search(user, "love" if movielens is not None else "summer kingdom")
         if serve_forever:
             console.print(
                 f"\n[bold]Console:[/bold] {server.url}/console/   [bold]API endpoint_url:[/bold] {server.url}"
