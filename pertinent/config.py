@@ -49,6 +49,9 @@ class Settings:
     recommender_retrain_seconds: float = _setting(
         7 * 24 * 3600.0, "How often an ACTIVE recommender is retrained automatically (AWS: 7 days); 0: never."
     )
+    metric_report_seconds: float = _setting(
+        900.0, "How often metric attributions aggregate new events into a report (AWS: 15 minutes)."
+    )
 
     @property
     def db_url(self) -> str:

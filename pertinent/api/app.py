@@ -10,8 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from pertinent.api.attribution_metrics import register_attribution_metrics
 from pertinent.api.control_plane import ControlPlane
 from pertinent.api.convenience import convenience_routes
+from pertinent.api.experiments_routes import experiment_routes
 from pertinent.api.observability import RequestTelemetry, metrics_route
 from pertinent.api.rest_json import RestJsonService
 from pertinent.api.search_routes import search_routes
@@ -86,6 +88,8 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         searcher = SearchService(ctx, recommender)
         routes += search_routes(searcher)
         routes += console_routes(ctx, recommender, ingest, searcher) + [root_redirect()]
+        routes += experiment_routes(ctx, recommender, runtime_codec)
+        register_attribution_metrics(ctx)
         app_state["search"] = searcher
         app_state["recommender"] = recommender
 

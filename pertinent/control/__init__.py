@@ -15,6 +15,7 @@ from pertinent.control import (
     event_trackers,
     filters,
     import_jobs,
+    metric_attributions,
     recipes,
     recommenders,
     schemas,
@@ -38,6 +39,7 @@ OPERATIONS: dict[str, Operation] = {
     **recommenders.OPERATIONS,
     **batch_jobs.OPERATIONS,
     **data_deletion.OPERATIONS,
+    **metric_attributions.OPERATIONS,
 }
 
 __all__ = ["OPERATIONS", "Context", "Operation"]

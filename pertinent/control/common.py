@@ -41,6 +41,7 @@ NOUNS = {
     "batch-inference-job": "batch inference job",
     "batch-segment-job": "batch segment job",
     "data-deletion-job": "data deletion job",
+    "metric-attribution": "metric attribution",
 }
 
 

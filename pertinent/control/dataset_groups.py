@@ -62,6 +62,7 @@ def delete_dataset_group(ctx: Context, dataset_group_arn: str) -> dict[str, Any]
         ("event-tracker", "event trackers"),
         ("filter", "filters"),
         ("recommender", "recommenders"),
+        ("metric-attribution", "metric attribution"),
     ):
         if ctx.store.count(kind, dataset_group_arn):
             raise ResourceInUseException(

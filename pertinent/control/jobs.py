@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pertinent.control import recommenders
+from pertinent.control import metric_attributions, recommenders
 from pertinent.control.common import Record, set_status
 from pertinent.control.context import Context
 from pertinent.control.training_process import run_training_process
@@ -55,7 +55,10 @@ class JobRunner:
             recommenders.STATE_JOB: lambda arn: recommenders.run_state_change(self.ctx, arn),
         }
         #: checks run every ``PERIODIC_SECONDS`` by the worker (automatic retraining, reports)
-        self.periodic_tasks: list[Callable[[], object]] = [lambda: recommenders.queue_due_retraining(ctx)]
+        self.periodic_tasks: list[Callable[[], object]] = [
+            lambda: recommenders.queue_due_retraining(ctx),
+            lambda: metric_attributions.report_due(ctx),
+        ]
         self._periodic_lock = threading.Lock()
         self._periodic_last = 0.0
         self._recommender: Any = None  # built on the first batch job; keeps loaded models between jobs

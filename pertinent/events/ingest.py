@@ -86,6 +86,7 @@ class EventIngest:
         dataset, schema = self._target_dataset(dataset_arn, "ACTIONS")
         rows = records.action_rows(dataset["dataset_group_arn"], schema, actions, self.ctx.now())
         self.ctx.store.append_events([r.as_dict() for r in rows])
+        self.ctx.telemetry.events_ingested.labels("action").inc(len(rows))
         return {}
 
     def put_action_interactions(
@@ -100,4 +101,5 @@ class EventIngest:
             )
         rows = records.action_interaction_rows(group, schema, action_interactions)
         self.ctx.store.append_events([r.as_dict() for r in rows])
+        self.ctx.telemetry.events_ingested.labels("action_interaction").inc(len(rows))
         return {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +29,7 @@ from pertinent.recipes.next_best_action import (
     normalize_event_type,
     rank_actions,
 )
+from pertinent.resources.recommendation_ids import new_recommendation_id
 from pertinent.resources.status import ACTIVE
 from pertinent.serving.recommend import Recommender
 from pertinent.training.actions import ActionModel, load_action_model
@@ -143,7 +143,7 @@ class ActionRecommender:
             "action_list": [
                 {"action_id": catalog.action_ids[i], "score": round(float(scores[i]), 7)} for i in ranked
             ],
-            "recommendation_id": f"RID-{uuid.uuid4()}",
+            "recommendation_id": new_recommendation_id(campaign["campaign_arn"]),
         }
 
     def _filter_mask(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from pertinent.filters.evaluate import CompiledFilter, FilterContext, compile_fi
 from pertinent.filters.parser import parse_filter
 from pertinent.filters.values import parse_filter_values
 from pertinent.recipes.use_cases import USE_CASES
+from pertinent.resources.recommendation_ids import new_recommendation_id
 from pertinent.serving.campaigns import CampaignCache, LoadedCampaign
 from pertinent.serving.exploration import exploration_items
 from pertinent.serving.group_data import Catalog, GroupDataCache
@@ -349,7 +349,7 @@ class Recommender:
             if columns:
                 entry["metadata"] = catalog.metadata(index, columns)
             items.append(entry)
-        return {key: items, "recommendation_id": f"RID-{uuid.uuid4()}"}
+        return {key: items, "recommendation_id": new_recommendation_id(loaded.campaign["campaign_arn"])}
 
     @staticmethod
     def _metadata_columns(
