@@ -190,6 +190,10 @@ def test_metric_attribution_reports_equal_the_events_sent(world: World) -> None:
     )
     assert line in metrics_text
 
+    html = httpx.get(f"{world.server.url}/console/groups/movies/impact").text
+    assert 'data-metric="CLICKS"' in html and 'data-source="good" data-total="7.0"' in html
+    assert 'data-source="newsletter"' in html and "SOURCE_NAME_UNDEFINED" in html
+
     page = world.client.get_paginator("list_metric_attribution_metrics").paginate(
         metricAttributionArn=arn, PaginationConfig={"PageSize": 2}
     )
@@ -333,6 +337,10 @@ def test_ab_experiment_reports_the_better_arms_lift(world: World) -> None:
     assert low < by_arm["personal"]["metrics"]["CLICKS"]["mean"] < high
     assert by_arm["popular"]["metrics"]["CLICKS"]["lift"] is None
     assert 'pertinent_experiment_arm_users{arm="personal",experiment="ab"}' in http.get("/metrics").text
+
+    html = http.get("/console/experiments/ab").text
+    assert 'data-arm="personal"' in html and "significant" in html
+    assert "/console/experiments/ab" in http.get("/console/groups/movies/impact").text
 
     stopped = http.post("/experiments/ab/stop").json()["experiment"]
     assert stopped["status"] == "STOPPED"

@@ -14,6 +14,7 @@ from pertinent.console import (
     pages_events,
     pages_filters,
     pages_groups,
+    pages_impact,
     pages_search,
     pages_training,
     status_api,
@@ -44,7 +45,8 @@ def console_routes(ctx: Context, recommender: Recommender, ingest: EventIngest,
         return console.error_page("ResourceNotFoundException", message, 404)
 
     routes: list[BaseRoute] = [Route("/console", to_console, methods=["GET"])]
-    for family in (pages_groups, pages_training, pages_campaigns, pages_filters, pages_events, pages_search):
+    for family in (pages_groups, pages_training, pages_campaigns, pages_filters, pages_events, pages_search,
+                   pages_impact):
         routes += family.routes(console)
     routes += status_api.routes(console)
     routes.append(Mount(urls.STATIC, StaticFiles(directory=STATIC_DIR), name="console-static"))

@@ -1,0 +1,86 @@
+"""Measuring impact: a dataset group's metric attribution charted per source over time, and A/B experiments
+with each arm's metrics, intervals and lift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+
+from pertinent.console import urls
+from pertinent.console.base import Console, Crumb, Page
+from pertinent.console.charts import bar_chart
+from pertinent.console.line_charts import line_chart
+from pertinent.console.pages_groups import group_crumbs
+from pertinent.control import experiments, metric_attributions
+
+
+def attribution_page(console: Console, request: Request) -> Page:
+    name = request.path_params["group"]
+    group = console.record("dataset-group", name)
+    ctx = console.ctx
+    attribution = next(iter(ctx.store.list(metric_attributions.KIND, group["dataset_group_arn"])), None)
+    charts: list[Any] = []
+    reports = 0
+    if attribution is not None:
+        arn = attribution["metric_attribution_arn"]
+        per_metric: dict[str, dict[str, dict[int, float]]] = {}
+        records = ctx.store.list(metric_attributions.REPORT_KIND, arn)
+        reports = len(records)
+        for report in records:
+            for row in report["rows"]:
+                series = per_metric.setdefault(row["METRIC_NAME"], {}).setdefault(
+                    urls.name_of(row["EVENT_ATTRIBUTION_SOURCE"]) or row["EVENT_ATTRIBUTION_SOURCE"], {}
+                )
+                window = int(row["TIMESTAMP"])
+                series[window] = series.get(window, 0.0) + float(row["VALUE"])
+        for metric in attribution["metrics"]:
+            data = per_metric.get(metric["metric_name"], {})
+            charts.append(
+                (metric, line_chart(f"{metric['metric_name']} ({metric['expression']}) per 15 minutes", data))
+            )
+    context = {
+        "group_record": group,
+        "attribution": attribution,
+        "charts": charts,
+        "reports": reports,
+        "experiments": experiments.list_experiments(ctx, group["dataset_group_arn"]),
+    }
+    return Page(
+        "impact.html",
+        f"Impact of {name}",
+        context,
+        group_crumbs(name, Crumb("Impact")),
+        group=name,
+        section="impact",
+    )
+
+
+def experiment_page(console: Console, request: Request) -> Page:
+    record = experiments.get_experiment(console.ctx, request.path_params["experiment"])
+    results = experiments.results(console.ctx, record)
+    charts = []
+    metric_names = list(results["arms"][0]["metrics"]) if results["arms"] else []
+    for metric in metric_names:
+        values = [(arm["name"], float(arm["metrics"][metric]["mean"] or 0.0)) for arm in results["arms"]]
+        charts.append(bar_chart(f"{metric}: mean per exposed user", values, {k: k for k, _ in values}))
+    group = urls.name_of(record["dataset_group_arn"])
+    context = {"record": record, "results": results, "charts": charts, "metric_names": metric_names}
+    return Page(
+        "experiment.html",
+        f"Experiment {record['name']}",
+        context,
+        group_crumbs(
+            group, Crumb("Impact", f"{urls.group(group)}/impact"), Crumb(f"Experiment {record['name']}")
+        ),
+        group=group,
+        section="impact",
+    )
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    return [
+        Route("/console/groups/{group}/impact", console.page(attribution_page), methods=["GET"]),
+        Route("/console/experiments/{experiment}", console.page(experiment_page), methods=["GET"]),
+    ]
