@@ -97,7 +97,7 @@ def demo(
 @click.option("--weight", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True)
 @click.option("--fields", default="TITLE^2,GENRES", show_default=True, help="Comma-separated, with ^boost.")
 @click.option("--size", type=click.IntRange(1, 100), default=10, show_default=True)
-@click.option("--endpoint", default="http://127.0.0.1:8080", show_default=True)
+@click.option("--endpoint", default="http://127.0.0.1:8080", show_default=True, envvar="PERTINENT_ENDPOINT")
 def search_command(
     text: str,
     index: str,
