@@ -1,32 +1,34 @@
-"""Offline quality of pertinent's recipes against baselines measured in the same run, on the same split.
+"""A fair offline benchmark of the v2 engine against baselines tuned in the same run.
 
-Data sets:
+Data sets: ``ml-latest-small`` (shared/datasets, every rating an interaction); ``planted-sequence``
+(:func:`pertinent.datasets.planted.planted_data`: clusters, sessions in which an item's successor follows
+70 % of the time); ``planted-context`` (the same with a DEVICE context effect and a user-SEGMENT effect).
 
-* ``ml-latest-small`` (shared/datasets): every rating is an interaction; and again keeping only ratings
-  >= 3.5 (``eventValueThreshold``);
-* a generated larger set (default 50,000 users × 10,000 items, about 2M interactions): power-law item
-  popularity, items grouped in topics, each user concentrated on a few topics whose mix drifts over time
-  (so both personalization and recency matter, as in real logs).
+Protocols: ``holdout`` is Personalize's (:func:`pertinent.training.splits.holdout_split`: 10 % of users,
+their newest 10 % predicted), over ``--draws`` user draws, standard error over draws; ``last`` is temporal
+leave-last-out over *all* users with 3+ interactions (each user's newest item predicted from the rest),
+standard error over users. The input history is always excluded from the 25 recommendations.
 
-Split: Personalize's protocol (:func:`pertinent.training.splits.holdout_split`: 10 % of users, their
-newest 10 % predicted from the rest); every model is trained on the same ``split.train`` and recommends 25
-items per held-out user with the input history excluded. Metrics: :mod:`pertinent.training.evaluation`.
+Tuning: every baseline's grid is searched on a *validation* split carved from the first draw's training
+part with the same protocol (never on the test users); the chosen setting is then trained on the
+training part and scored on the test users. Baselines: popularity; EASE (λ); EASE + recency (pertinent's
+v1 recipe, whose half-life search runs on its own held-out training interactions, λ); implicit ALS
+(factors, regularization); implicit BPR (factors, regularization); item-kNN (cosine, neighbours);
+the transition model (events ahead); EASE+recency+transitions blend (weight). v2 uses its defaults; its
+own choices (recency, ranker size) are made inside ``fit`` on its own validation users. On the contextual
+set, v2 is scored with and without the request context (the DEVICE of the first predicted event).
 
-Baselines (run here, not quoted): item popularity; ``implicit.cpu.als.AlternatingLeastSquares()`` with its
-default parameters on the same binary matrix (recommending with its own trained user factors); plain EASE,
-the textbook closed form with λ = 500 in float64 (``np.linalg.inv``), scoring the binary input history.
-
-Run: ``python benchmarks/quality.py`` (``--help`` for sizes; ``--skip-large`` for MovieLens only).
+Run: ``python benchmarks/quality.py`` (``--sets``, ``--draws``).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,25 +38,22 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from pertinent.recipes.registry import get_recipe_class
-from pertinent.training.evaluation import ranking_metrics, recommend_for_split
-from pertinent.training.matrix import EventSelection, InteractionData
+from pertinent.datasets.planted import planted_data
+from pertinent.recipes.user_personalization import UserPersonalization, fit_ease
+from pertinent.recipes.v2.features import RequestState
+from pertinent.recipes.v2.generators import sequence_scores, transition_matrix
+from pertinent.recipes.v2.two_stage import UserPersonalizationV2
+from pertinent.training.evaluation import ndcg_at_k
+from pertinent.training.matrix import InteractionData
 from pertinent.training.splits import HoldoutSplit, holdout_split
 
 MOVIELENS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ml-latest-small"
 K = 25
+Scorer = Callable[[list[NDArray[np.int32]], list[NDArray[np.float32]]], NDArray[np.float32]]
 
 
-@dataclass
-class Row:
-    name: str
-    metrics: dict[str, float]
-    seconds: float
-    kind: str  # "ours" | "baseline"
-
-
-# ---------------------------------------------------------------------- data
-def movielens(threshold: float | None) -> InteractionData:
+# ---------------------------------------------------------------------- data and splits
+def movielens() -> InteractionData:
     ratings = pv.read_csv(MOVIELENS / "ratings.csv")
     table = pa.table(
         {
@@ -66,231 +65,268 @@ def movielens(threshold: float | None) -> InteractionData:
     )
     movies = pv.read_csv(MOVIELENS / "movies.csv")
     items = pa.table({"ITEM_ID": pc.cast(movies["movieId"], pa.string()), "GENRES": movies["genres"]})
-    return InteractionData.from_arrow(table, items, selection=EventSelection(event_value_threshold=threshold))
+    return InteractionData.from_arrow(table, items, with_side=True)
 
 
-def synthetic(
-    n_users: int = 50_000,
-    n_items: int = 10_000,
-    n_topics: int = 100,
-    mean_length: float = 40.0,
-    seed: int = 0,
-) -> InteractionData:
-    """Topic-structured implicit feedback with power-law popularity and drifting user interests.
-
-    Items fall into ``n_topics`` topics of power-law popularity; inside a topic, item popularity is Zipf.
-    A user's events draw a topic from a sparse Dirichlet mix (a few favourite topics, popular topics
-    likelier) that drifts halfway to a second mix over the user's history, then an item from the topic;
-    10 % of events follow global popularity instead. One interaction per (user, item) is kept.
-    """
-    rng = np.random.default_rng(seed)
-    topic_of = rng.integers(0, n_topics, size=n_items)
-    topic_items = [np.flatnonzero(topic_of == t) for t in range(n_topics)]
-    topic_pop = 1.0 / np.arange(1, n_topics + 1) ** 0.7
-    topic_pop /= topic_pop.sum()
-    item_weight = np.zeros(n_items)
-    for items in topic_items:
-        item_weight[items] = rng.permutation(1.0 / np.arange(1, len(items) + 1))
-    topic_cdfs = [np.cumsum(item_weight[items]) for items in topic_items]
-    global_weight = np.array([topic_pop[topic_of[i]] for i in range(n_items)]) * item_weight
-    for items in topic_items:
-        if len(items):
-            global_weight[items] /= item_weight[items].sum()
-    global_cdf = np.cumsum(global_weight / global_weight.sum())
-
-    lengths = np.clip(rng.lognormal(np.log(mean_length) - 0.5, 1.0, size=n_users).astype(int), 3, 1000)
-    users_out: list[NDArray[np.int64]] = []
-    items_out: list[NDArray[np.int64]] = []
-    times_out: list[NDArray[np.int64]] = []
-    for user in range(n_users):
-        length = int(lengths[user])
-        early = rng.dirichlet(topic_pop + 1e-3)  # sparse: a few favourite topics, popular ones likelier
-        late = 0.5 * early + 0.5 * rng.dirichlet(topic_pop + 1e-3)
-        t = np.linspace(0.0, 1.0, length)
-        # topic of each event from the drifting mixture; 10 % of events follow global popularity
-        mix = (1 - t)[:, None] * early[None, :] + t[:, None] * late[None, :]
-        draws = rng.random(length)
-        topics = np.minimum((np.cumsum(mix, axis=1) < draws[:, None]).sum(axis=1), n_topics - 1)
-        picks = rng.random(length)
-        chosen = np.minimum(np.searchsorted(global_cdf, picks), n_items - 1).astype(np.int64)
-        from_topic = rng.random(length) >= 0.1
-        for topic in np.unique(topics[from_topic]).tolist():
-            rows = np.flatnonzero(from_topic & (topics == topic))
-            cdf = topic_cdfs[topic]
-            if len(cdf) == 0:
-                continue
-            pos = np.minimum(np.searchsorted(cdf, picks[rows] * cdf[-1]), len(cdf) - 1)
-            chosen[rows] = topic_items[topic][pos]
-        _, first = np.unique(chosen, return_index=True)
-        keep = np.sort(first)  # one interaction per (user, item): the first
-        users_out.append(np.full(len(keep), user, dtype=np.int64))
-        items_out.append(chosen[keep])
-        times_out.append(np.arange(len(keep), dtype=np.int64) + user * 10_000)
-    return InteractionData.from_indices(
-        np.concatenate(users_out),
-        np.concatenate(items_out),
-        timestamps=np.concatenate(times_out),
-        n_users=n_users,
-        n_items=n_items,
-    )
+def planted(context: bool, n_users: int) -> InteractionData:
+    p = planted_data(n_users=n_users, sequential=0.7, context_signal=context, user_signal=context, seed=1)
+    return InteractionData.from_arrow(p.interactions, p.items, users=p.users, with_side=True)
 
 
-# ---------------------------------------------------------------------- baselines
-def _top_k(scores: NDArray[np.float32], exclude: list[NDArray[np.int32]]) -> NDArray[np.int64]:
-    out = np.full((scores.shape[0], K), -1, dtype=np.int64)
-    for row in range(scores.shape[0]):
-        s = scores[row].copy()
-        s[exclude[row]] = -np.inf
-        top = np.argpartition(-s, K)[:K]
-        out[row] = top[np.argsort(-s[top], kind="stable")]
-    return out
+@dataclass(frozen=True)
+class Split:
+    split: HoldoutSplit
+    first_target_row: NDArray[np.int64]  # interaction row (in the full data) of each user's first target
 
 
-def baseline_popularity(split: HoldoutSplit) -> NDArray[np.int64]:
-    counts = np.bincount(split.train.csr().indices, minlength=split.train.n_items).astype(np.float32)
-    return _top_k(np.broadcast_to(counts, (len(split), len(counts))), split.inputs)
+def holdout(data: InteractionData, seed: int) -> Split:
+    s = holdout_split(data, random_state=seed)
+    rows = np.array([data.user_indptr[u] + len(i) for u, i in zip(s.test_users, s.inputs, strict=True)])
+    return Split(s, rows.astype(np.int64))
 
 
-def baseline_implicit_als(split: HoldoutSplit) -> NDArray[np.int64]:
-    from implicit.cpu.als import AlternatingLeastSquares
+def leave_last_out(data: InteractionData) -> Split:
+    keep = np.ones(data.n_interactions, dtype=bool)
+    users, inputs, weights, targets, rows = [], [], [], [], []
+    for user in np.flatnonzero(data.user_counts >= 3).tolist():
+        lo, hi = int(data.user_indptr[user]), int(data.user_indptr[user + 1])
+        history = data.item_idx[lo : hi - 1]
+        if data.item_idx[hi - 1] in history:
+            continue
+        keep[hi - 1] = False
+        users.append(user)
+        inputs.append(history)
+        weights.append(data.weights[lo : hi - 1])
+        targets.append(data.item_idx[hi - 1 : hi])
+        rows.append(hi - 1)
+    s = HoldoutSplit(data.select(keep), np.asarray(users, dtype=np.int64), inputs, weights, targets)
+    return Split(s, np.asarray(rows, dtype=np.int64))
 
-    matrix = split.train.csr()
+
+def make_split(protocol: str, data: InteractionData, seed: int) -> Split:
+    return holdout(data, seed) if protocol == "holdout" else leave_last_out(data)
+
+
+# ---------------------------------------------------------------------- scoring
+def per_user_ndcg(split: HoldoutSplit, recommend: Callable[[int], NDArray[np.int64]]) -> NDArray[np.float64]:
+    return np.array([ndcg_at_k(recommend(row), split.targets[row], 10) for row in range(len(split))])
+
+
+def score_with(split: HoldoutSplit, scorer: Scorer, batch: int = 256) -> NDArray[np.float64]:
+    out: list[float] = []
+    for start in range(0, len(split), batch):
+        hist = split.inputs[start : start + batch]
+        scores = scorer(hist, split.input_weights[start : start + batch]).astype(np.float64)
+        for row, h in enumerate(hist):
+            s = scores[row]
+            s[h] = -np.inf
+            top = np.argpartition(-s, K)[:K]
+            top = top[np.argsort(-s[top], kind="stable")]
+            out.append(ndcg_at_k(top, split.targets[start + row], 10))
+    return np.asarray(out)
+
+
+def _binary_history(hist: list[NDArray[np.int32]], n: int) -> sp.csr_matrix:
+    rows = np.repeat(np.arange(len(hist)), [len(h) for h in hist])
+    m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, np.concatenate(hist))), shape=(len(hist), n))
+    m.data[:] = 1.0
+    return m
+
+
+def _z(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    std = x.std(axis=1, keepdims=True)
+    return np.asarray((x - x.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------- baselines: fit(train, cfg) -> scorer
+def fit_popularity(train: InteractionData, cfg: Any) -> Scorer:
+    counts = np.bincount(train.item_idx, minlength=train.n_items).astype(np.float32)
+    return lambda h, w: np.broadcast_to(counts, (len(h), len(counts))).copy()
+
+
+def fit_plain_ease(train: InteractionData, lam: float) -> Scorer:
+    x = train.csr()
+    active = np.flatnonzero(train.item_user_counts >= 3)
+    b = fit_ease(x[:, active].tocsr(), lam)
+
+    def score(h: list[NDArray[np.int32]], w: list[NDArray[np.float32]]) -> NDArray[np.float32]:
+        out = np.zeros((len(h), train.n_items), dtype=np.float32)
+        out[:, active] = np.asarray(_binary_history(h, train.n_items)[:, active] @ b)
+        return out
+
+    return score
+
+
+def fit_ease_recency(train: InteractionData, lam: float) -> Scorer:
+    model = UserPersonalization().fit(train, {"ease_regularization": str(lam)})
+    return lambda h, w: model._score([x.astype(np.int64) for x in h], w)
+
+
+def _implicit(kind: str, train: InteractionData, cfg: tuple[int, float]) -> Scorer:
+    factors, reg = cfg
+    x = train.csr()
     with threadpool_limits(1, "blas"):
-        model = AlternatingLeastSquares(random_state=0)
-        model.fit(matrix, show_progress=False)
-        ids, _ = model.recommend(
-            split.test_users, matrix[split.test_users], N=K, filter_already_liked_items=True
-        )
-    return np.asarray(ids, dtype=np.int64)
+        if kind == "als":
+            from implicit.cpu.als import AlternatingLeastSquares
+
+            model: Any = AlternatingLeastSquares(
+                factors=factors, regularization=reg, alpha=10.0, random_state=0
+            )
+        else:
+            from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+            model = BayesianPersonalizedRanking(
+                factors=factors, regularization=reg, iterations=100, random_state=0
+            )
+        model.fit(x, show_progress=False)
+    items = np.asarray(model.item_factors)
+
+    def score(h: list[NDArray[np.int32]], w: list[NDArray[np.float32]]) -> NDArray[np.float32]:
+        hist = _binary_history(h, train.n_items)
+        with threadpool_limits(1, "blas"):
+            users = np.asarray(model.recalculate_user(np.arange(len(h)), hist)) if kind == "als" else None
+        if users is None:  # BPR: the mean of the history's item factors
+            lengths = np.maximum(np.diff(hist.indptr), 1)[:, None]
+            users = np.asarray(hist @ items) / lengths
+        return np.asarray(users @ items.T, dtype=np.float32)
+
+    return score
 
 
-def baseline_plain_ease(split: HoldoutSplit, lam: float = 500.0) -> NDArray[np.int64]:
-    x = split.train.csr()
-    gram = (x.T @ x).toarray().astype(np.float64)
-    gram[np.diag_indices_from(gram)] += lam
-    p = np.linalg.inv(gram)
-    b = p / (-np.diag(p))
-    np.fill_diagonal(b, 0.0)
-    rows = np.repeat(np.arange(len(split)), [len(h) for h in split.inputs])
-    cols = np.concatenate(split.inputs)
-    history = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(split), x.shape[1]))
-    history.data[:] = 1.0
-    return _top_k(np.asarray(history @ b, dtype=np.float32), split.inputs)
+def fit_als(train: InteractionData, cfg: tuple[int, float]) -> Scorer:
+    return _implicit("als", train, cfg)
 
 
-# ---------------------------------------------------------------------- runs
-def run_ours(
-    split: HoldoutSplit, recipe: str, params: dict[str, str], n_items: int, ease_max_items: int
-) -> Row:
-    started = time.perf_counter()
-    model = get_recipe_class(recipe)(random_state=0, ease_max_items=ease_max_items).fit(split.train, params)
-    seconds = time.perf_counter() - started
-    recommended = recommend_for_split(model, split)
-    detail = model.algorithm
-    half_life = getattr(model, "recency_half_life_", None)
-    if half_life is not None:
-        detail += f", recency h={half_life:g}"
-    label = f"{recipe} ({detail})" + "".join(f" {k}={v}" for k, v in params.items())
-    return Row(label, ranking_metrics(list(recommended), split.targets, n_items), seconds, "ours")
+def fit_bpr(train: InteractionData, cfg: tuple[int, float]) -> Scorer:
+    return _implicit("bpr", train, cfg)
 
 
-def run_baseline(
-    split: HoldoutSplit, name: str, fn: Callable[[HoldoutSplit], NDArray[np.int64]], n_items: int
-) -> Row:
-    started = time.perf_counter()
-    recommended = fn(split)
-    seconds = time.perf_counter() - started
-    return Row(name, ranking_metrics(list(recommended), split.targets, n_items), seconds, "baseline")
+def fit_knn(train: InteractionData, k: int) -> Scorer:
+    x = train.csr()
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
+    inv = sp.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-9), 0.0).astype(np.float32))
+    sim = sp.csr_matrix(inv @ (x.T @ x) @ inv, dtype=np.float32)
+    sim.setdiag(0.0)
+    from pertinent.recipes.v2.generators import prune_rows
+
+    sim = prune_rows(sim, k)
+    return lambda h, w: np.asarray((_binary_history(h, train.n_items) @ sim).toarray(), dtype=np.float32)
 
 
-def print_table(title: str, data: InteractionData, split: HoldoutSplit, rows: list[Row]) -> None:
-    ndcg = "normalized_discounted_cumulative_gain_at_10"
-    pop = next(r for r in rows if r.name == "baseline: popularity").metrics[ndcg]
-    best_ref = max(
-        r.metrics[ndcg]
-        for r in rows
-        if r.name in ("baseline: implicit ALS default", "baseline: plain EASE λ=500")
-    )
-    print(f"\n## {title}")
-    print(
-        f"{data.n_users} users, {data.n_items} items, {data.n_interactions} interactions; "
-        f"{len(split)} held-out users scored"
-    )
-    header = f"| {'model':<66} | NDCG@10 | prec@10 | coverage | train s | ×popularity | ×best(ALS,EASE) |"
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for r in rows:
-        m = r.metrics
-        print(
-            f"| {r.name:<66} | {m[ndcg]:.4f}  | {m['precision_at_10']:.4f}  | {m['coverage']:.4f}   | "
-            f"{r.seconds:7.1f} | {m[ndcg] / pop if pop else float('nan'):11.2f} | "
-            f"{m[ndcg] / best_ref if best_ref else float('nan'):15.2f} |"
-        )
-    sys.stdout.flush()
+def fit_transitions(train: InteractionData, gap: int) -> Scorer:
+    t = transition_matrix(train.user_idx, train.item_idx, train.n_items, max_gap=gap)
+
+    def score(h: list[NDArray[np.int32]], w: list[NDArray[np.float32]]) -> NDArray[np.float32]:
+        pop = np.log1p(np.bincount(train.item_idx, minlength=train.n_items)).astype(np.float32) * 1e-6
+        return np.vstack([sequence_scores(t, x.astype(np.int64))[0] + pop for x in h])
+
+    return score
 
 
-OUR_RECIPES: list[tuple[str, dict[str, str]]] = [
-    ("aws-user-personalization", {}),
-    ("aws-user-personalization", {"recency_mask": "false"}),
-    ("aws-user-personalization", {"algorithm": "ials"}),
-    ("aws-user-personalization-v2", {}),
-    ("aws-personalized-ranking", {}),
-    ("aws-similar-items", {}),
-    ("aws-sims", {}),
-    ("aws-popularity-count", {}),
-    ("aws-trending-now", {}),
+def fit_blend(train: InteractionData, weight: float) -> Scorer:
+    base = fit_ease_recency(train, BLEND_LAMBDA[0])
+    trans = fit_transitions(train, 3)
+    return lambda h, w: _z(base(h, w)) + weight * _z(trans(h, w))
+
+
+BLEND_LAMBDA = [200.0]  # set to the EASE+recency λ chosen on validation before the blend is tuned
+BASELINES: list[tuple[str, Callable[[InteractionData, Any], Scorer], list[Any]]] = [
+    ("popularity", fit_popularity, [None]),
+    ("EASE (λ)", fit_plain_ease, [50.0, 200.0, 1000.0]),
+    ("EASE + recency (λ)", fit_ease_recency, [50.0, 200.0, 1000.0]),
+    ("implicit ALS (factors, reg)", fit_als, [(64, 0.05), (128, 1.0)]),
+    ("implicit BPR (factors, reg)", fit_bpr, [(64, 0.001), (128, 0.01)]),
+    ("item-kNN cosine (k)", fit_knn, [50, 400]),
+    ("transitions (events ahead)", fit_transitions, [1, 3]),
+    ("EASE+recency+transitions (w)", fit_blend, [0.25, 1.0, 4.0]),
 ]
 
 
-def benchmark(
-    title: str, data: InteractionData, *, ease_max_items: int, recipes: list[tuple[str, dict[str, str]]]
-) -> None:
-    split = holdout_split(data, random_state=0)
-    rows = [
-        run_baseline(split, "baseline: popularity", baseline_popularity, data.n_items),
-        run_baseline(split, "baseline: implicit ALS default", baseline_implicit_als, data.n_items),
-        run_baseline(split, "baseline: plain EASE λ=500", baseline_plain_ease, data.n_items),
-    ]
-    for recipe, params in recipes:
-        rows.append(run_ours(split, recipe, params, data.n_items, ease_max_items))
-    print_table(title, data, split, rows)
+# ---------------------------------------------------------------------- v2
+def v2_ndcg(data: InteractionData, split: Split, *, use_context: bool) -> tuple[NDArray[np.float64], float]:
+    started = time.process_time()
+    model = UserPersonalizationV2().fit(split.split.train)
+    cpu = time.process_time() - started
+    side = data.side
+    users = split.split.test_users
+
+    def recommend(row: int) -> NDArray[np.int64]:
+        context: dict[str, int] = {}
+        if use_context and side is not None:
+            context = {n: int(c.codes[split.first_target_row[row]]) for n, c in side.context.items()}
+        user_codes = (
+            {} if side is None else {n: int(c.codes[users[row]]) for n, c in side.user_attributes.items()}
+        )
+        h = split.split.inputs[row].astype(np.int64)
+        state = RequestState(
+            items=h, weights=split.split.input_weights[row], context_codes=context, user_codes=user_codes
+        )
+        ids, _ = model.recommend_state(state, K, exclude=h)
+        return ids
+
+    return per_user_ndcg(split.split, recommend), cpu
+
+
+# ---------------------------------------------------------------------- run
+def run(name: str, data: InteractionData, protocol: str, draws: int) -> list[tuple[str, float, float, str]]:
+    n_draws = draws if protocol == "holdout" else 1
+    splits = [make_split(protocol, data, seed) for seed in range(n_draws)]
+    validation = make_split(protocol, splits[0].split.train, 100)
+    rows: list[tuple[str, float, float, str]] = []
+    for label, fit, grid in BASELINES:
+        best_cfg, best = grid[0], -1.0
+        if len(grid) > 1:
+            for cfg in grid:
+                value = float(score_with(validation.split, fit(validation.split.train, cfg)).mean())
+                if value > best:
+                    best_cfg, best = cfg, value
+        if label.startswith("EASE + recency"):
+            BLEND_LAMBDA[0] = float(best_cfg)
+        per_draw = [score_with(s.split, fit(s.split.train, best_cfg)) for s in splits]
+        rows.append((f"{label} = {best_cfg}", *_mean_se(per_draw), "baseline"))
+    variants = [("v2", False)] + ([("v2 + context", True)] if name == "planted-context" else [])
+    for label, use_context in variants:
+        results = [v2_ndcg(data, s, use_context=use_context) for s in splits]
+        cpu = np.mean([r[1] for r in results])
+        rows.append((f"{label} (fit {cpu:.0f} s CPU)", *_mean_se([r[0] for r in results]), "ours"))
+    return rows
+
+
+def _mean_se(per_draw: list[NDArray[np.float64]]) -> tuple[float, float]:
+    means = np.array([d.mean() for d in per_draw])
+    if len(per_draw) > 1:
+        return float(means.mean()), float(means.std(ddof=1) / np.sqrt(len(means)))
+    d = per_draw[0]
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(max(len(d), 1)))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--users", type=int, default=50_000)
-    parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--skip-large", action="store_true")
-    parser.add_argument("--ease-max-items", type=int, default=30_000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default="ml-latest-small,planted-sequence,planted-context")
+    parser.add_argument("--protocols", default="holdout,last")
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--planted-users", type=int, default=2000)
     args = parser.parse_args()
-    if (MOVIELENS / "ratings.csv").exists():
-        benchmark(
-            "ml-latest-small, every rating",
-            movielens(None),
-            ease_max_items=args.ease_max_items,
-            recipes=OUR_RECIPES,
-        )
-        benchmark(
-            "ml-latest-small, EVENT_VALUE >= 3.5",
-            movielens(3.5),
-            ease_max_items=args.ease_max_items,
-            recipes=OUR_RECIPES[:3],
-        )
-    if not args.skip_large:
-        started = time.perf_counter()
-        data = synthetic(args.users, args.items)
-        print(f"\n(generated in {time.perf_counter() - started:.0f} s)")
-        large = [
-            r for r in OUR_RECIPES if r[0] not in ("aws-user-personalization-v2", "aws-personalized-ranking")
-        ]
-        benchmark(
-            f"synthetic {args.users} users × {args.items} items",
-            data,
-            ease_max_items=args.ease_max_items,
-            recipes=large,
-        )
+    for name in args.sets.split(","):
+        if name == "ml-latest-small":
+            data = movielens()
+        else:
+            data = planted(name == "planted-context", args.planted_users)
+        for protocol in args.protocols.split(","):
+            rows = run(name, data, protocol, args.draws)
+            best = max((r for r in rows if r[3] == "baseline"), key=lambda r: r[1])
+            print(
+                f"\n## {name}, protocol {protocol} ({data.n_users} users, {data.n_items} items, "
+                f"{data.n_interactions} interactions)"
+            )
+            print(f"| {'model (setting chosen on validation)':<52} | NDCG@10 | ± SE   | × best baseline |")
+            print(f"|{'-' * 54}|---------|--------|-----------------|")
+            for label, mean, se, _ in rows:
+                print(f"| {label:<52} | {mean:.4f}  | {se:.4f} | {mean / best[1]:.3f}           |")
+            if name == "planted-context":
+                with_ctx = next(r for r in rows if r[0].startswith("v2 + context"))
+                without = next(r for r in rows if r[0].startswith("v2 (fit"))
+                print(f"v2 with context / without: {with_ctx[1] / without[1]:.3f}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ CUSTOM_RECIPES: tuple[RecipeInfo, ...] = (
     RecipeInfo(
         "aws-user-personalization-v2",
         "USER_PERSONALIZATION",
-        "User-Personalization, second version: the same scorers with automatic exploration.",
+        "User-Personalization, second version: candidates from the v1 scorer, item-to-item transitions, "
+        "session co-occurrence, metadata, popular, trending and new items, ranked by a LambdaMART model "
+        "over live-history, context and metadata features.",
     ),
     RecipeInfo(
         "aws-personalized-ranking",
@@ -54,7 +56,9 @@ CUSTOM_RECIPES: tuple[RecipeInfo, ...] = (
         feature_transformation="JSON-percentile-filtering",
     ),
     RecipeInfo(
-        "aws-personalized-ranking-v2", "PERSONALIZED_RANKING", "Personalized-Ranking, second version."
+        "aws-personalized-ranking-v2",
+        "PERSONALIZED_RANKING",
+        "Personalized-Ranking, second version: the v2 engine's LambdaMART ranker over the input list.",
     ),
     RecipeInfo(
         "aws-popularity-count",

@@ -1,4 +1,4 @@
-"""aws-personalized-ranking (and -v2): the user-personalization scorers over a caller's list of items."""
+"""aws-personalized-ranking: the user-personalization scorers over a caller's list of items."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from pertinent.recipes.user_personalization import (
     HISTORY_PERCENTILES,
     RECENCY_MASK,
     UserPersonalization,
-    UserPersonalizationV2,
 )
 
-__all__ = ["PersonalizedRanking", "PersonalizedRankingV2"]
+__all__ = ["PersonalizedRanking"]
 
 
 class PersonalizedRanking(UserPersonalization):
@@ -42,18 +41,3 @@ class PersonalizedRanking(UserPersonalization):
         *HISTORY_PERCENTILES,
         *ENGINE_HYPERPARAMETERS,
     )
-
-
-class PersonalizedRankingV2(UserPersonalizationV2):
-    """aws-personalized-ranking-v2: :class:`PersonalizedRanking` with the v2 hyperparameter names.
-
-    Examples
-    --------
-    >>> from pertinent.training.matrix import InteractionData
-    >>> data = InteractionData.from_indices([0, 0, 1, 1, 2, 2, 3, 3], [0, 1, 0, 1, 2, 3, 2, 3])
-    >>> PersonalizedRankingV2().fit(data, {"ease_min_item_users": "1"}).rank([2], [0, 3])[0].tolist()
-    [3, 0]
-    """
-
-    name: ClassVar[str] = "aws-personalized-ranking-v2"
-    recipe_type: ClassVar[RecipeType] = "PERSONALIZED_RANKING"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pertinent.recipes.base import Recipe, read_recipe_name
-from pertinent.recipes.personalized_ranking import PersonalizedRanking, PersonalizedRankingV2
+from pertinent.recipes.personalized_ranking import PersonalizedRanking
 from pertinent.recipes.popularity_count import PopularityCount
 from pertinent.recipes.similar_items import SimilarItems, Sims
 from pertinent.recipes.trending_now import TrendingNow
-from pertinent.recipes.user_personalization import UserPersonalization, UserPersonalizationV2
+from pertinent.recipes.user_personalization import UserPersonalization
+from pertinent.recipes.v2.two_stage import PersonalizedRankingV2, UserPersonalizationV2
 
 __all__ = ["RECIPE_CLASSES", "UnknownRecipeError", "get_recipe_class", "load_recipe"]
 

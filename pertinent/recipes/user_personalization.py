@@ -1,4 +1,4 @@
-"""aws-user-personalization (and -v2): EASE for catalogs up to ``ease_max_items``, iALS beyond.
+"""aws-user-personalization: EASE for catalogs up to ``ease_max_items``, iALS beyond.
 
 Both models score a history that was never seen in training, which is how serving turns a PutEvents
 call into a different next recommendation:
@@ -51,7 +51,6 @@ __all__ = [
     "RECENCY_CANDIDATES",
     "RecencyProbe",
     "UserPersonalization",
-    "UserPersonalizationV2",
     "fit_ease",
     "fold_in",
 ]
@@ -415,35 +414,6 @@ class UserPersonalization(Recipe):
 
     def _meta(self) -> dict[str, Any]:
         return {"algorithm": self.algorithm_, "recency_half_life": self.recency_half_life_}
-
-
-class UserPersonalizationV2(UserPersonalization):
-    """aws-user-personalization-v2: the same models; Personalize's v2 knob is ``apply_recency_bias``.
-
-    Examples
-    --------
-    >>> from pertinent.training.matrix import InteractionData
-    >>> data = InteractionData.from_indices([0, 0, 1, 1, 2, 2, 3, 3], [0, 1, 0, 1, 2, 3, 2, 3])
-    >>> model = UserPersonalizationV2().fit(data, {"apply_recency_bias": "false", "ease_min_item_users": "1"})
-    >>> int(model.recommend([3], n=1, exclude=[3])[0][0])
-    2
-    """
-
-    name: ClassVar[str] = "aws-user-personalization-v2"
-    recency_switch: ClassVar[str] = "apply_recency_bias"
-    hyperparameters: ClassVar[tuple[HyperParameter, ...]] = (
-        HyperParameter(
-            "apply_recency_bias",
-            "categorical",
-            "true",
-            values=("true", "false"),
-            tunable=False,
-            description="Weigh a user's recent events more when scoring.",
-        ),
-        HIDDEN_DIMENSION,
-        *HISTORY_PERCENTILES,
-        *ENGINE_HYPERPARAMETERS,
-    )
 
 
 # ---------------------------------------------------------------------- recency choice

@@ -18,10 +18,13 @@ from pertinent.filters.evaluate import CompiledFilter, FilterContext, compile_fi
 from pertinent.filters.parser import parse_filter
 from pertinent.filters.values import parse_filter_values
 from pertinent.recipes.use_cases import USE_CASES
+from pertinent.recipes.v2.features import RequestState
+from pertinent.recipes.v2.two_stage import TwoStageRecipe
 from pertinent.resources.recommendation_ids import new_recommendation_id
 from pertinent.serving.campaigns import CampaignCache, LoadedCampaign
 from pertinent.serving.exploration import exploration_items
 from pertinent.serving.group_data import Catalog, GroupDataCache
+from pertinent.serving.v2_requests import check_context, request_state
 
 DEFAULT_RESULTS = 25
 MAX_RESULTS = 500
@@ -222,6 +225,9 @@ class Recommender:
                 ids, scores = recipe.similar_items(model_item, n_main, exclude=excluded)
             else:  # an item the model never saw: popular items, as Personalize does
                 ids, scores = recipe.recommend(np.zeros(0, dtype=np.int64), n_main, exclude=excluded)
+        elif isinstance(recipe, TwoStageRecipe):  # the v2 engine: live features, context, user metadata
+            state = self._v2_state(loaded, recipe, user_id, history, context)
+            ids, scores = recipe.recommend_state(state, n_main, excluded)
         else:
             results = self.user_results(loaded, catalog, [history], [mask], [excluded], n_main)[0]
             results = _interleave(results, [(i, s, name) for i, s, name in promoted], n)
@@ -247,7 +253,7 @@ class Recommender:
             exclude=list(excluded),
             history_weights=[h.weights for h in histories],
         )
-        explore = loaded.recipe_name.startswith("aws-user-personalization")
+        explore = loaded.recipe_name == "aws-user-personalization"  # v2 does not explore (AWS: promotions)
         out: list[list[tuple[int, float | None, str | None]]] = []
         for row, history in enumerate(histories):
             valid = ids[row] >= 0
@@ -271,6 +277,28 @@ class Recommender:
             seen = self.user_interactions(loaded, catalog, user_id, history.logged)
             mask[seen.get(use_case.exclude_event_type.lower(), np.zeros(0, dtype=np.int64))] = False
         return mask
+
+    def _v2_state(
+        self,
+        loaded: LoadedCampaign,
+        recipe: TwoStageRecipe,
+        user_id: str | None,
+        history: History,
+        context: Mapping[str, str] | None,
+    ) -> RequestState:
+        check_context(recipe, loaded.recipe_name, context)
+        user_row = self.data.users(loaded.dataset_group_arn).get(user_id) if user_id else None
+        return request_state(
+            recipe,
+            history.items,
+            history.weights,
+            user_index=loaded.model.user_index.get(user_id, -1) if user_id else -1,
+            logged=history.logged,
+            watermark=loaded.event_watermark,
+            item_index=loaded.model.item_index,
+            context=context,
+            user_metadata=user_row,
+        )
 
     def _promoted(
         self,
@@ -418,8 +446,13 @@ class Recommender:
         allowed = [i for i in unique if i not in catalog.index or mask[catalog.index[i]]]
         known = [model_index[i] for i in allowed if i in model_index]
         results: list[tuple[int, float | None, str | None]] = []
-        if known:
-            ids, scores = loaded.model.recipe.rank(history.items, known, history_weights=history.weights)
+        recipe = loaded.model.recipe
+        if known and isinstance(recipe, TwoStageRecipe):
+            state = self._v2_state(loaded, recipe, user_id, history, context)
+            ids, scores = recipe.rank_state(state, known)
+            results = [(int(i), float(s), None) for i, s in zip(ids.tolist(), scores.tolist(), strict=True)]
+        elif known:
+            ids, scores = recipe.rank(history.items, known, history_weights=history.weights)
             results = [(int(i), float(s), None) for i, s in zip(ids.tolist(), scores.tolist(), strict=True)]
         answer = self.answer(loaded, catalog, results, metadata_columns, "personalized_ranking")
         for item in allowed:  # items the model does not know go last, without a score, in input order

@@ -284,7 +284,12 @@ class MetadataStore:
         events count for a ``user_id`` equal to its session id)."""
         query = (
             select(
-                events.c.seq, events.c.item_id, events.c.event_type, events.c.event_value, events.c.timestamp
+                events.c.seq,
+                events.c.item_id,
+                events.c.event_type,
+                events.c.event_value,
+                events.c.timestamp,
+                events.c.body,
             )
             .where(
                 events.c.dataset_group_arn == dataset_group_arn,

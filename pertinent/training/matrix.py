@@ -26,6 +26,8 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from pertinent.errors import TrainingFailure
+from pertinent.recipes.v2.side import InteractionSide
+from pertinent.training.side_data import build_side
 
 __all__ = [
     "EventParameters",
@@ -186,6 +188,8 @@ class InteractionData:
     weights: NDArray[np.float32]
     item_features: sp.csr_matrix | None = None
     feature_names: tuple[str, ...] = field(default=())
+    #: context, event types/values, impressions, user metadata (built with ``with_side=True``)
+    side: InteractionSide | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -195,8 +199,11 @@ class InteractionData:
         items: pa.Table | None = None,
         *,
         selection: EventSelection | None = None,
+        users: pa.Table | None = None,
+        with_side: bool = False,
     ) -> InteractionData:
-        """Build from the Interactions (and optionally Items) dataset after ``selection``."""
+        """Build from the Interactions (and optionally Items) dataset after ``selection``; ``with_side``
+        also keeps context, event types/values, impressions and the ``users`` metadata (v2 engine)."""
         missing = {"USER_ID", "ITEM_ID", "TIMESTAMP"} - set(interactions.column_names)
         if missing:
             raise TrainingFailure(
@@ -215,6 +222,10 @@ class InteractionData:
         names: tuple[str, ...] = ()
         if items is not None:
             features, names = build_item_features(items, item_ids)
+        side = None
+        if with_side:
+            index = {str(v): i for i, v in enumerate(item_ids.tolist())}
+            side = build_side(table.take(pa.array(order)), index, user_ids, users, items)
         return cls(
             user_ids=user_ids,
             item_ids=item_ids,
@@ -224,6 +235,7 @@ class InteractionData:
             weights=weights[order].astype(np.float32),
             item_features=features,
             feature_names=names,
+            side=side,
         )
 
     @classmethod
@@ -354,6 +366,7 @@ class InteractionData:
             weights=self.weights[mask],
             item_features=self.item_features,
             feature_names=self.feature_names,
+            side=None if self.side is None else self.side.select(mask),
         )
 
     def users_with_at_least(self, k: int) -> int:

@@ -169,8 +169,7 @@ def train_solution_version(
     Parameters
     ----------
     interactions, items, users : pyarrow.Table
-        The dataset group's datasets (``items``/``users`` optional; ``users`` is not used by the current
-        recipes).
+        The dataset group's datasets (``items``/``users`` optional; the v2 recipes use ``users``).
     recipe_name : str
         ``aws-user-personalization`` etc. (or the recipe ARN).
     solution_config : dict
@@ -196,7 +195,6 @@ def train_solution_version(
         Unknown recipe, invalid hyperparameters or HPO config, or too little data; the message is the
         solution version's ``failureReason``.
     """
-    del users  # no current recipe uses Users metadata
     started = time.perf_counter()
     report = progress or _no_progress
     config = dict(solution_config or {})
@@ -221,7 +219,13 @@ def train_solution_version(
 
     report(0.02, "Selecting interactions")
     selection = EventSelection.from_solution_config(config, event_type)
-    data = InteractionData.from_arrow(interactions, items, selection=selection)
+    data = InteractionData.from_arrow(
+        interactions,
+        items,
+        selection=selection,
+        users=users,
+        with_side=bool(getattr(recipe_cls, "uses_side_data", False)),
+    )
     check_minimum_data(data, event_type)
     report(0.1, f"{data.n_interactions} interactions from {data.n_users} users on {data.n_items} items")
 

@@ -1,0 +1,1 @@
+"""The v2 engine: candidate generators, features from the live history and a learned LambdaMART ranker."""

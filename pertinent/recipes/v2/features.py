@@ -1,0 +1,213 @@
+"""One request's candidates and features, computed from the live history (nothing cached per user).
+
+A :class:`RequestState` is what serving knows at request time: the user's whole history (training data
+plus every event since, oldest first), the event type and value of the newest event, items shown to the
+user (impressions), the request's context and the user's metadata, all as codes of the trained model's
+vocabularies. :func:`candidate_features` turns it into a candidate set and a feature matrix; the same
+function builds the ranker's training rows, so training and serving cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from pertinent.recipes.v2.generators import LiftTable, sequence_scores
+
+if TYPE_CHECKING:
+    from pertinent.recipes.user_personalization import UserPersonalization
+
+__all__ = ["BASE_FEATURES", "Generators", "RequestState", "candidate_features"]
+
+#: feature columns before the per-context-column and per-user-column ones
+BASE_FEATURES: tuple[str, ...] = (
+    "v1_score",
+    "v1_rank",
+    "transition_score",
+    "transition_rank",
+    "transition_from_last",
+    "session_score",
+    "session_rank",
+    "session_from_last",
+    "metadata_score",
+    "metadata_rank",
+    "popularity",
+    "trend",
+    "item_age_days",
+    "times_seen",
+    "events_since_seen",
+    "impressions_without_click",
+    "history_length",
+    "last_event_type",
+    "last_event_value",
+)
+LAST_EVENT_TYPE = BASE_FEATURES.index("last_event_type")
+NEVER = 1e4  # events_since_seen of an item never seen
+
+
+@dataclass(frozen=True)
+class RequestState:
+    """Everything a request knows, as model indices and codes."""
+
+    items: NDArray[np.int64]
+    weights: NDArray[np.float32]
+    impressions: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    context_codes: Mapping[str, int] = field(default_factory=dict)
+    user_codes: Mapping[str, int] = field(default_factory=dict)
+    last_event_type: int = -1
+    last_event_value: float = float("nan")
+
+
+@dataclass(frozen=True, eq=False)
+class Generators:
+    """The fitted first stage: scorers and learned tables."""
+
+    base: UserPersonalization
+    transitions: sp.csr_matrix
+    cooccurrence: sp.csr_matrix
+    item_features: sp.csr_matrix | None
+    popularity: NDArray[np.float32]
+    trend: NDArray[np.float32]
+    item_age_days: NDArray[np.float32]
+    popular_order: NDArray[np.int64]
+    trending_order: NDArray[np.int64]
+    newest_order: NDArray[np.int64]
+    context_lifts: Mapping[str, LiftTable]
+    user_lifts: Mapping[str, LiftTable]
+    candidate_counts: tuple[int, int, int, int, int, int, int] = (150, 60, 60, 40, 30, 20, 20)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.popularity)
+
+    def feature_names(self) -> list[str]:
+        names = list(BASE_FEATURES)
+        for column in self.context_lifts:
+            names += [f"context:{column}", f"context_metadata:{column}"]
+        for column in self.user_lifts:
+            names += [f"user:{column}", f"user_metadata:{column}"]
+        return names
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Candidates, their features and the raw generator scores (for explanations)."""
+
+    candidates: NDArray[np.int64]
+    features: NDArray[np.float32]
+    v1: NDArray[np.float32]
+
+
+def _top(scores: NDArray[np.float32], k: int, allowed: NDArray[np.bool_] | None) -> NDArray[np.int64]:
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    masked = scores if allowed is None else np.where(allowed, scores, -np.inf)
+    k = min(k, len(masked))
+    top = np.argpartition(-masked, k - 1)[:k]
+    top = top[np.isfinite(masked[top]) & (masked[top] > 0)]
+    return top.astype(np.int64)
+
+
+def _first_allowed(order: NDArray[np.int64], k: int, allowed: NDArray[np.bool_] | None) -> NDArray[np.int64]:
+    if allowed is None:
+        return order[:k]
+    return order[allowed[order]][:k]
+
+
+def _ranks(scores: NDArray[np.float32]) -> NDArray[np.float32]:
+    order = np.argsort(-scores, kind="stable")
+    ranks = np.empty(len(scores), dtype=np.float32)
+    ranks[order] = np.arange(len(scores), dtype=np.float32)
+    ranks[scores <= 0] = len(scores)
+    return ranks
+
+
+def candidate_features(
+    gen: Generators,
+    state: RequestState,
+    *,
+    candidates: NDArray[np.int64] | None = None,
+    allowed: NDArray[np.bool_] | None = None,
+) -> Scored:
+    """Candidates (given, or from every generator among ``allowed`` items) and their feature rows."""
+    n = gen.n_items
+    items = state.items
+    v1 = gen.base._score([items], [state.weights])[0] if len(items) else np.zeros(n, dtype=np.float32)
+    trans, trans_last = sequence_scores(gen.transitions, items)
+    cooc, cooc_last = sequence_scores(gen.cooccurrence, items)
+    content = np.zeros(n, dtype=np.float32)
+    if gen.item_features is not None and len(items):
+        recent = items[-50:]
+        w = (1.0 / (1.0 + np.arange(len(recent))[::-1] / 10.0)).astype(np.float32)
+        profile = sp.csr_matrix(w[None, :]) @ gen.item_features[recent]
+        norm = float(np.sqrt(profile.multiply(profile).sum())) or 1.0
+        content = np.asarray((gen.item_features @ profile.T).toarray(), dtype=np.float32).ravel() / norm
+    if candidates is None:
+        k_v1, k_tr, k_co, k_md, k_pop, k_trend, k_new = gen.candidate_counts
+        v1_pos = v1 - v1.min() + 1e-6 if len(items) else v1
+        parts = [
+            _top(v1_pos.astype(np.float32), k_v1, allowed) if len(items) else np.zeros(0, dtype=np.int64),
+            _top(trans, k_tr, allowed),
+            _top(cooc, k_co, allowed),
+            _top(content, k_md, allowed),
+            _first_allowed(gen.popular_order, k_pop, allowed),
+            _first_allowed(gen.trending_order, k_trend, allowed),
+            _first_allowed(gen.newest_order, k_new, allowed),
+        ]
+        candidates = np.unique(np.concatenate(parts)).astype(np.int64)
+    c = candidates
+    if len(c) == 0:
+        return Scored(c, np.zeros((0, len(gen.feature_names())), dtype=np.float32), v1)
+    seen_count: NDArray[np.float32] = np.zeros(len(c), dtype=np.float32)
+    if len(items):
+        seen_count = np.bincount(items, minlength=n)[c].astype(np.float32)
+    last_pos = np.full(n, -1, dtype=np.int64)
+    if len(items):
+        np.maximum.at(last_pos, items, np.arange(len(items)))
+    since = np.where(last_pos[c] >= 0, len(items) - 1 - last_pos[c], NEVER).astype(np.float32)
+    shown: NDArray[np.float32] = np.zeros(len(c), dtype=np.float32)
+    if len(state.impressions):
+        counts = np.bincount(state.impressions, minlength=n)[c]
+        shown = np.where(seen_count > 0, 0.0, counts).astype(np.float32)
+    columns: list[NDArray[np.float32] | float] = [
+        v1[c],
+        _ranks(v1[c] - v1[c].min() + 1e-6) if len(items) else np.full(len(c), len(c), dtype=np.float32),
+        trans[c],
+        _ranks(trans[c]),
+        trans_last[c],
+        cooc[c],
+        _ranks(cooc[c]),
+        cooc_last[c],
+        content[c],
+        _ranks(content[c]),
+        gen.popularity[c],
+        gen.trend[c],
+        gen.item_age_days[c],
+        seen_count,
+        since,
+        shown,
+        float(np.log1p(len(items))),
+        float(state.last_event_type) if state.last_event_type >= 0 else float("nan"),
+        state.last_event_value,
+    ]
+    for name, table in gen.context_lifts.items():
+        columns += _lift_columns(table, state.context_codes.get(name, -1), c)
+    for name, table in gen.user_lifts.items():
+        columns += _lift_columns(table, state.user_codes.get(name, -1), c)
+    matrix = np.empty((len(c), len(columns)), dtype=np.float32)
+    for j, col in enumerate(columns):
+        matrix[:, j] = col
+    return Scored(c, matrix, v1)
+
+
+def _lift_columns(table: LiftTable, code: int, c: NDArray[np.int64]) -> Sequence[NDArray[np.float32] | float]:
+    found = table.features(code)
+    if found is None:
+        return [float("nan"), float("nan")]
+    by_item, by_meta = found
+    return [by_item[c], by_meta[c]]
