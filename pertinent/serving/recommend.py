@@ -182,6 +182,7 @@ class Recommender:
             filter_values=filter_values,
             promotions=promotions,
             metadata_columns=metadata_columns,
+            context=context,
         )
 
     def recommend_loaded(
@@ -196,6 +197,7 @@ class Recommender:
         filter_values: Mapping[str, str] | None = None,
         promotions: Sequence[Record] | None = None,
         metadata_columns: Mapping[str, Sequence[str]] | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> Record:
         """GetRecommendations over a loaded model (a campaign's, or a batch job's solution version)."""
         recipe = loaded.model.recipe
@@ -419,7 +421,9 @@ class Recommender:
                 f"Campaign {campaign_arn} uses {loaded.recipe_name}, which cannot rank; use a "
                 "personalized-ranking or user-personalization campaign."
             )
-        return self.rank_loaded(loaded, input_list, user_id, filter_arn, filter_values, metadata_columns)
+        return self.rank_loaded(
+            loaded, input_list, user_id, filter_arn, filter_values, metadata_columns, context=context
+        )
 
     def rank_loaded(
         self,
@@ -429,6 +433,8 @@ class Recommender:
         filter_arn: str | None = None,
         filter_values: Mapping[str, str] | None = None,
         metadata_columns: Mapping[str, Sequence[str]] | None = None,
+        *,
+        context: Mapping[str, str] | None = None,
     ) -> Record:
         """GetPersonalizedRanking over a loaded model (a campaign's, or a batch job's solution version)."""
         limit = MAX_RESULTS_WITH_METADATA if metadata_columns else MAX_INPUT_LIST
