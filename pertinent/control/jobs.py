@@ -158,6 +158,10 @@ class JobRunner:
             {"rows_total": result.rows_total, "last_updated_date_time": self.ctx.now()},
         )
         set_status(self.ctx, arn, ACTIVE, rows_read=result.rows_imported)
+        if job.get("publish_attribution_metrics_to_s3"):
+            metric_attributions.publish_import(
+                self.ctx, job, dataset, dest, result.rows_total - result.rows_imported
+            )
 
     def run_export(self, arn: str) -> None:
         """Write the dataset's data as one CSV: BULK (imported), PUT (streamed by Put* calls) or ALL."""

@@ -22,6 +22,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -379,3 +380,39 @@ def totals(ctx: Context, arn: str) -> dict[tuple[str, str, str], float]:
             key = (row["METRIC_NAME"], row["EVENT_TYPE"], row["EVENT_ATTRIBUTION_SOURCE"])
             out[key] = out.get(key, 0.0) + float(row["VALUE"])
     return out
+
+
+def publish_import(
+    ctx: Context, job: Mapping[str, Any], dataset: Mapping[str, Any], bulk: Path, rows_before: int
+) -> str | None:
+    """``publishAttributionMetricsToS3`` on an Interactions import job: the report of the imported rows, as
+    ``AggregatedAttributionMetrics-<FULL|INCREMENTAL>-<epoch>.csv`` in the metric attribution's destination
+    (AWS publishes bulk-data reports this way). Returns where it went, or None (no attribution/destination)."""
+    if normalize_dataset_type(dataset["dataset_type"]) != "INTERACTIONS":
+        return None
+    record = next(iter(ctx.store.list(KIND, dataset["dataset_group_arn"])), None)
+    path = ((record or {}).get("metrics_output_config", {}).get("s3_data_destination") or {}).get("path")
+    if record is None or not path:
+        return None
+    table = pq.read_table(bulk)
+    mode = str(job.get("import_mode") or "FULL")
+    rows = table.slice(rows_before if mode == "INCREMENTAL" else 0).to_pylist()
+    events = [
+        {
+            "body": json.dumps(row, default=str),
+            "event_type": row.get("EVENT_TYPE"),
+            "event_value": row.get("EVENT_VALUE"),
+            "item_id": row.get("ITEM_ID"),
+            "timestamp": row.get("TIMESTAMP") or 0,
+        }
+        for row in rows
+    ]
+    report_rows = aggregate(ctx, record, events)
+    name = f"AggregatedAttributionMetrics-{mode}-{int(ctx.now())}.csv"
+    try:
+        return write_output(path, name, to_csv(report_rows), ctx.settings.s3_endpoint_url)
+    except Exception as exc:  # the import itself succeeded; the problem shows on the metric attribution
+        ctx.store.update(
+            record["metric_attribution_arn"], {"failure_reason": f"Could not write {name} to {path}: {exc}"}
+        )
+        return None
