@@ -435,3 +435,26 @@ def test_a_use_case_without_its_event_type_fails_with_a_reason(domains: Domains,
     with pytest.raises(ClientError) as error:
         client.describe_recommender(recommenderArn=arn)
     assert error.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_active_recommenders_are_queued_for_retraining_once_the_interval_passed(tmp_path: Path) -> None:
+    from pertinent.control.context import Context
+    from pertinent.control.recommenders import RETRAIN_JOB, queue_due_retraining
+    from pertinent.store import MetadataStore
+
+    now = [1_700_000_000.0]
+    settings = load_settings(data_dir=tmp_path, recommender_retrain_seconds=7 * 86400.0)
+    store = MetadataStore(f"sqlite:///{tmp_path / 'meta.db'}")
+    ctx = Context(settings=settings, store=store, clock=lambda: now[0])
+    for name, status in (("fresh", "ACTIVE"), ("stopped", "INACTIVE")):
+        arn = ctx.arn("recommender", name)
+        record = {"recommender_arn": arn, "name": name, "status": status, "last_trained": now[0],
+                  "creation_date_time": now[0]}  # fmt: skip
+        store.insert("recommender", arn, record)
+    assert queue_due_retraining(ctx) == []
+    now[0] += 7 * 86400.0 + 1
+    assert queue_due_retraining(ctx) == [ctx.arn("recommender", "fresh")]  # an INACTIVE one is not retrained
+    job = store.claim((RETRAIN_JOB,))
+    assert job is not None and job.arn == ctx.arn("recommender", "fresh")
+    assert queue_due_retraining(ctx) == []  # the clock restarted when it was queued
+    store.close()
