@@ -38,6 +38,24 @@ def main() -> None:
     help="all: API and job worker in one process; api or worker for scale-out.",
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--credentials",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="CSV of access keys (access_key_id,secret_access_key,account_id): every request must be signed.",
+)
+@click.option(
+    "--allow-path",
+    "allow_paths",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="With --credentials: a folder local imports/exports may use (repeatable).",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Allow a non-loopback --host without --credentials (anyone who can reach it can do anything).",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -46,20 +64,41 @@ def serve(
     s3_endpoint_url: str | None,
     role: str,
     log_level: str,
+    credentials: Path | None,
+    allow_paths: tuple[Path, ...],
+    insecure_no_auth: bool,
 ) -> None:
     """Serve the Personalize API (control plane, runtime, events) on one port."""
+    import os
+
     import uvicorn
 
     from pertinent.api.app import create_app
+    from pertinent.api.guard import bind_refusal
+    from pertinent.credentials import CredentialsError
 
     settings = load_settings(
-        current_environ(), host=host, port=port, data_dir=data_dir, db=db, s3_endpoint_url=s3_endpoint_url
+        current_environ(),
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        db=db,
+        s3_endpoint_url=s3_endpoint_url,
+        credentials=str(credentials) if credentials else None,
+        allowed_paths=os.pathsep.join(str(p) for p in allow_paths) if allow_paths else None,
     )
+    refusal = bind_refusal(settings, insecure_no_auth)
+    if refusal:
+        raise click.UsageError(refusal)
+    try:
+        app = create_app(settings, role=role)
+    except CredentialsError as exc:
+        raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings, role=role)
+    auth = f"SigV4 keys from {settings.credentials}" if settings.credentials else "no auth, account 000000000000"
     click.echo(
         f"pertinent {__version__} serving on http://{settings.host}:{settings.port} "
-        f"(data: {settings.data_dir.resolve()}, role: {role})"
+        f"(data: {settings.data_dir.resolve()}, role: {role}, {auth})"
     )
     # pertinent.requests logs each request under its operation's name; uvicorn's access log would say `POST /`
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower(), access_log=False)
@@ -85,8 +124,41 @@ def demo(
     from pertinent.demo.run import run_demo
 
     logging.basicConfig(level="WARNING")
+    from pertinent.api.guard import bind_refusal
+
     settings = load_settings(current_environ(), host=host, port=port, data_dir=data_dir)
+    if bind_refusal(settings):
+        raise click.UsageError(str(bind_refusal(settings)))
     run_demo(settings, movielens, Console(), serve_forever=not no_serve)
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Access keys for `pertinent serve --credentials FILE`."""
+
+
+@keys_group.command("create")
+@click.option("--account", "account_id", required=True, help="The 12-digit account id the key acts for.")
+@click.option(
+    "--credentials",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The credentials file to append to [default: $PERTINENT_CREDENTIALS].",
+)
+def keys_create(account_id: str, credentials: Path | None) -> None:
+    """Print a new access key pair for ACCOUNT and append it to the credentials file."""
+    from pertinent.credentials import CredentialsError, create_key
+
+    path = credentials or Path(load_settings(current_environ()).credentials or "")
+    if not str(path) or str(path) == ".":
+        raise click.UsageError("give --credentials FILE (or set PERTINENT_CREDENTIALS)")
+    try:
+        key = create_key(path, account_id)
+    except CredentialsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"aws_access_key_id = {key.access_key_id}")
+    click.echo(f"aws_secret_access_key = {key.secret_access_key}")
+    click.echo(f"account_id = {key.account_id}  (appended to {path})")
 
 
 @main.command("search")

@@ -52,6 +52,25 @@ class Settings:
     metric_report_seconds: float = _setting(
         900.0, "How often metric attributions aggregate new events into a report (AWS: 15 minutes)."
     )
+    credentials: str = _setting(
+        "",
+        "CSV file of access keys (access_key_id,secret_access_key,account_id); set, every request must be "
+        "SigV4-signed by one of them and each key's account is isolated. Empty: one local account, no auth.",
+    )
+    allowed_paths: str = _setting(
+        "",
+        "Folders local import/export paths must lie under when credentials are set (separated by the OS "
+        "path separator, ':' on Linux); empty with credentials: local paths refused, s3:// only.",
+    )
+    max_body_bytes: int = _setting(10 * 1024 * 1024, "Largest request body any surface reads (larger: 413).")
+    max_json_depth: int = _setting(64, "Deepest JSON nesting any surface accepts (deeper: 400).")
+    max_import_files: int = _setting(1000, "Most .csv files one folder import may read.")
+    max_import_depth: int = _setting(8, "Deepest sub-folder level a folder import descends to.")
+
+    @property
+    def allowed_roots(self) -> tuple[Path, ...]:
+        """``allowed_paths`` as folders (realpath-resolved where they are checked)."""
+        return tuple(Path(p) for p in self.allowed_paths.split(os.pathsep) if p.strip())
 
     @property
     def db_url(self) -> str:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from pertinent.api.attribution_metrics import register_attribution_metrics
+from pertinent.api.console_session import sign_in_routes
 from pertinent.api.control_plane import ControlPlane
 from pertinent.api.convenience import convenience_routes
 from pertinent.api.experiments_routes import experiment_routes
+from pertinent.api.guard import RequestGuard
 from pertinent.api.observability import RequestTelemetry, metrics_route
 from pertinent.api.rest_json import RestJsonService
 from pertinent.api.search_routes import search_routes
@@ -21,6 +25,7 @@ from pertinent.api.service_model import ServiceCodec, load_service_model
 from pertinent.config import Settings
 from pertinent.console import console_routes, root_redirect
 from pertinent.control import OPERATIONS, Context
+from pertinent.credentials import KeyRing
 from pertinent.events.ingest import EventIngest
 from pertinent.search.service import SearchService
 from pertinent.serving.actions import ActionRecommender
@@ -46,6 +51,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
     "api" serves requests only; "worker" runs jobs and answers only ``/healthz``."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+    keys = KeyRing(Path(settings.credentials)) if settings.credentials else None  # before any side effect
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = MetadataStore(settings.db_url)
     ctx = Context(settings=settings, store=store)
@@ -87,6 +93,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
 
         searcher = SearchService(ctx, recommender)
         routes += search_routes(searcher)
+        routes += sign_in_routes(keys, settings.region)
         routes += console_routes(ctx, recommender, ingest, searcher) + [root_redirect()]
         routes += experiment_routes(ctx, recommender, runtime_codec)
         register_attribution_metrics(ctx)
@@ -104,7 +111,9 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
                 worker.stop()
             store.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(RequestGuard, settings=settings, keys=keys)]
+    )
     control_names = load_service_model("personalize").operation_names
     app.add_middleware(RequestTelemetry, telemetry=ctx.telemetry, control_operations=control_names)
     app.state.ctx = ctx

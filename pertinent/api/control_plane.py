@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pertinent.api.errors import AMZ_JSON, control_plane_error, internal_error, json_response
+from pertinent.api.ownership import refuse_foreign_arns
 from pertinent.api.service_model import ServiceCodec
 from pertinent.control import Context, Operation
 from pertinent.errors import (
@@ -47,6 +48,7 @@ class ControlPlane:
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise InvalidInputException(f"The request body is not valid JSON: {exc}.") from None
             kwargs = self.codec.decode_input(operation, data)
+            refuse_foreign_arns(kwargs)
             function = self.operations.get(operation)
             if function is None:
                 raise NotImplementedOperation(

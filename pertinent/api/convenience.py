@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pertinent.api.errors import internal_error, json_response, rest_json_error
+from pertinent.api.ownership import refuse_foreign_arns
 from pertinent.api.rest_json import read_json
 from pertinent.api.service_model import ServiceCodec
 from pertinent.errors import InvalidInputException, PersonalizeError
@@ -47,6 +48,7 @@ def convenience_routes(
                 except ValueError:
                     raise InvalidInputException("numResults must be an integer.") from None
             kwargs = runtime.decode_input("GetRecommendations", body)
+            refuse_foreign_arns(kwargs)
             result = await run_in_threadpool(recommender.get_recommendations, **kwargs)
             return json_response(runtime.encode_output("GetRecommendations", result), "application/json")
         except PersonalizeError as exc:
@@ -82,6 +84,7 @@ def convenience_routes(
                 "eventList": [event],
             }
             kwargs = events.decode_input("PutEvents", body)
+            refuse_foreign_arns(kwargs)
             await run_in_threadpool(ingest.put_events, **kwargs)
             return json_response({"status": "recorded"}, "application/json")
         except PersonalizeError as exc:

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from pertinent.api.errors import internal_error, json_response, rest_json_error
 from pertinent.api.observability import REST_PREFIXES, name_endpoint
+from pertinent.api.ownership import refuse_foreign_arns
 from pertinent.api.service_model import ServiceCodec
 from pertinent.errors import InvalidInputException, NotImplementedOperation, PersonalizeError
 
@@ -48,6 +49,7 @@ class RestJsonService:
         async def endpoint(request: Request) -> Response:
             try:
                 kwargs = self.codec.decode_input(operation, await read_json(request))
+                refuse_foreign_arns(kwargs)
                 handler = self.handlers.get(operation)
                 if handler is None:
                     raise NotImplementedOperation(f"pertinent does not implement {operation} yet.")

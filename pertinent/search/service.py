@@ -64,13 +64,13 @@ class SearchService:
     def __init__(self, ctx: Context, recommender: Recommender) -> None:
         self.ctx = ctx
         self.recommender = recommender
-        self._indexes: dict[str, ItemIndex] = {}
+        self._indexes: dict[str, ItemIndex] = {}  # by dataset group ARN (names repeat across accounts)
         self._states: dict[str, dict[str, Any]] = {}  # what each open index was built from
         self._lock = threading.Lock()
 
     # -- indexes ------------------------------------------------------------------------------------
-    def _folder(self, index_name: str) -> Path:
-        return self.ctx.settings.data_dir / "search" / index_name
+    def _folder(self, group_arn: str, index_name: str) -> Path:
+        return self.ctx.account_dir(group_arn) / "search" / index_name
 
     def index(self, index_name: str) -> ItemIndex:
         group_arn = self.ctx.arn("dataset-group", index_name)
@@ -84,17 +84,17 @@ class SearchService:
 
     def _current(self, index_name: str, group_arn: str, info: DatasetInfo) -> ItemIndex:
         """The index, rebuilt after a bulk import or a schema change, with PutItems rows upserted."""
-        folder = self._folder(index_name)
+        folder = self._folder(group_arn, index_name)
         state_file = folder / "pertinent-state.json"
         wanted = {
             "bulk": info.bulk_path.stat().st_mtime_ns if info.bulk_path.exists() else 0,
             "schema": info.arn + str([f.name for f in info.schema.fields]),
         }
         last_item = self.ctx.store.last_event_seq(group_arn, "item")
-        state = self._states.get(index_name)
+        state = self._states.get(group_arn)
         if state is None and state_file.exists():
             state = json.loads(state_file.read_text())
-        index = self._indexes.get(index_name)
+        index = self._indexes.get(group_arn)
         if state is None or any(state.get(k) != v for k, v in wanted.items()):
             folder.mkdir(parents=True, exist_ok=True)
             index = ItemIndex.create(folder / "index", index_fields(info))
@@ -109,8 +109,8 @@ class SearchService:
         new_state = {**wanted, "items": last_item}
         if new_state != state:
             state_file.write_text(json.dumps(new_state))
-        self._states[index_name] = new_state
-        self._indexes[index_name] = index
+        self._states[group_arn] = new_state
+        self._indexes[group_arn] = index
         return index
 
     @staticmethod
@@ -129,7 +129,7 @@ class SearchService:
 
     # -- pipelines ----------------------------------------------------------------------------------
     def _pipeline_arn(self, pipeline_id: str) -> str:
-        return f"pertinent:search-pipeline/{pipeline_id}"
+        return self.ctx.arn(PIPELINE_KIND, pipeline_id)
 
     def put_pipeline(self, pipeline_id: str, body: Any) -> dict[str, Any]:
         parse_pipeline(pipeline_id, body)  # validates; raises SearchRequestError
@@ -168,14 +168,14 @@ class SearchService:
         pipeline = flat.get(DEFAULT_PIPELINE_SETTING)
         if pipeline not in (None, "_none"):
             self._stored_pipeline(str(pipeline))
-        arn = f"pertinent:search-index-settings/{index_name}"
+        arn = self.ctx.arn(SETTINGS_KIND, index_name)
         with self.ctx.store.write() as conn:
             self.ctx.store.delete(arn, conn=conn)
             self.ctx.store.insert(SETTINGS_KIND, arn, {"default_pipeline": pipeline}, conn=conn)
         return {"acknowledged": True}
 
     def _default_pipeline(self, index_name: str) -> str | None:
-        record = self.ctx.store.get(f"pertinent:search-index-settings/{index_name}", SETTINGS_KIND)
+        record = self.ctx.store.get(self.ctx.arn(SETTINGS_KIND, index_name), SETTINGS_KIND)
         value = (record or {}).get("default_pipeline")
         return None if value in (None, "_none") else str(value)
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
     and_,
     create_engine,
     delete,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from pertinent.caller import current_caller
 from pertinent.errors import ResourceAlreadyExistsException
 from pertinent.store.schema import events, jobs, metadata, resources
 
@@ -64,8 +66,30 @@ def create_store_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def _check_writable(arn: str) -> None:
+    caller = current_caller()
+    if caller is not None and not caller.owns(arn):
+        raise ValueError(f"{arn} is not in the calling account's ARN space ({caller.arn_prefix}…)")
+
+
+def _readable(arn: str) -> bool:
+    caller = current_caller()
+    return caller is None or caller.may_read(arn)
+
+
+def _owned(arn: str) -> bool:
+    caller = current_caller()
+    return caller is None or caller.owns(arn)
+
+
 class MetadataStore:
-    """Resources, jobs and events. Thread-safe; writes are serialized per process on SQLite."""
+    """Resources, jobs and events. Thread-safe; writes are serialized per process on SQLite.
+
+    Inside a request (:func:`pertinent.caller.acting_as`) every resource and event query is confined to the
+    caller's account and region: ``get`` of another account's ARN is None, ``list`` and ``count`` never
+    return another account's records, ``update``/``delete`` leave them alone, and inserting outside the
+    caller's ARN space is a bug (ValueError). Outside a request (the worker) the store is unscoped.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -110,6 +134,7 @@ class MetadataStore:
         conn: Connection | None = None,
     ) -> None:
         """Store a new resource; an existing ARN raises ResourceAlreadyExistsException."""
+        _check_writable(arn)
         row = {
             "arn": arn,
             "kind": kind,
@@ -127,6 +152,8 @@ class MetadataStore:
             raise ResourceAlreadyExistsException(f"The resource {arn} already exists.") from None
 
     def get(self, arn: str, kind: str | None = None, conn: Connection | None = None) -> Record | None:
+        if not _readable(arn):
+            return None
         query = select(resources.c.body).where(resources.c.arn == arn)
         if kind is not None:
             query = query.where(resources.c.kind == kind)
@@ -139,6 +166,8 @@ class MetadataStore:
 
     def update(self, arn: str, changes: Mapping[str, Any] | Callable[[Record], Record]) -> Record | None:
         """Apply ``changes`` (a dict merged in, or a function of the record) atomically; None if gone."""
+        if not _owned(arn):
+            return None
         with self.write() as conn:
             body = conn.execute(select(resources.c.body).where(resources.c.arn == arn)).scalar()
             if body is None:
@@ -149,6 +178,8 @@ class MetadataStore:
             return record
 
     def delete(self, arn: str, conn: Connection | None = None) -> None:
+        if not _owned(arn):
+            return
         if conn is not None:
             conn.execute(delete(resources).where(resources.c.arn == arn))
         else:
@@ -164,7 +195,7 @@ class MetadataStore:
         conn: Connection | None = None,
     ) -> list[Record]:
         """Records of ``kind`` (under ``parent_arn`` if given), newest first, ARN breaking ties."""
-        query = select(resources.c.body).where(resources.c.kind == kind)
+        query = self._scoped(select(resources.c.body).where(resources.c.kind == kind))
         if parent_arn is not None:
             query = query.where(resources.c.parent_arn == parent_arn)
         query = query.order_by(resources.c.created.desc(), resources.c.arn).offset(offset)
@@ -178,13 +209,20 @@ class MetadataStore:
         return [json.loads(body) for body in rows]
 
     def count(self, kind: str, parent_arn: str | None = None, conn: Connection | None = None) -> int:
-        query = select(func.count()).select_from(resources).where(resources.c.kind == kind)
+        query = self._scoped(select(func.count()).select_from(resources).where(resources.c.kind == kind))
         if parent_arn is not None:
             query = query.where(resources.c.parent_arn == parent_arn)
         if conn is not None:
             return int(conn.execute(query).scalar_one())
         with self.read() as c:
             return int(c.execute(query).scalar_one())
+
+    @staticmethod
+    def _scoped(query: Select[Any]) -> Select[Any]:
+        caller = current_caller()
+        if caller is None:
+            return query
+        return query.where(resources.c.arn.startswith(caller.arn_prefix, autoescape=True))
 
     # -- jobs ---------------------------------------------------------------------------------------
     def enqueue(self, kind: str, arn: str, conn: Connection | None = None) -> None:
@@ -243,6 +281,8 @@ class MetadataStore:
         ``merge_sessions`` holds (dataset_group_arn, session_id, user_id): earlier anonymous events of that
         session are attributed to the user, as Personalize does when a user later appears.
         """
+        for row in rows:
+            _check_writable(str(row["dataset_group_arn"]))
         now = time.time()
         with self.write() as conn:
             for group, session, user in merge_sessions:
@@ -282,6 +322,8 @@ class MetadataStore:
     ) -> builtins.list[dict[str, Any]]:
         """The user's logged events of ``kind`` after ``after_seq``, oldest first (an anonymous session's
         events count for a ``user_id`` equal to its session id)."""
+        if not _owned(dataset_group_arn):
+            return []
         query = (
             select(
                 events.c.seq,
@@ -309,6 +351,8 @@ class MetadataStore:
         self, dataset_group_arn: str, kind: str, after_seq: int = 0
     ) -> builtins.list[dict[str, Any]]:
         """Every logged event of ``kind`` in the group after ``after_seq`` (for catalogs and training)."""
+        if not _owned(dataset_group_arn):
+            return []
         query = (
             select(events)
             .where(
@@ -322,6 +366,8 @@ class MetadataStore:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def last_event_seq(self, dataset_group_arn: str, kind: str | None = None) -> int:
+        if not _owned(dataset_group_arn):
+            return 0
         query = select(func.max(events.c.seq)).where(events.c.dataset_group_arn == dataset_group_arn)
         if kind is not None:
             query = query.where(events.c.kind == kind)
@@ -347,6 +393,8 @@ class MetadataStore:
         self, dataset_group_arn: str, after_seq: int = 0, limit: int = 50
     ) -> builtins.list[dict[str, Any]]:
         """The group's newest ``limit`` logged events after ``after_seq``, newest first (one indexed query)."""
+        if not _owned(dataset_group_arn):
+            return []
         query = (
             select(
                 events.c.seq,

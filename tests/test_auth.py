@@ -1,0 +1,309 @@
+"""SigV4 with real boto3 and accounts isolated from each other (docs/security.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.auth import SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+from click.testing import CliRunner
+
+from pertinent.api.guard import bind_refusal
+from pertinent.cli import main
+from pertinent.config import load_settings
+from pertinent.credentials import AccessKey, CredentialsError, KeyRing, create_key, parse_credentials
+from tests.conftest import LiveServer, make_group, start_server, wait_for_status
+
+ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
+CONFIG = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=60)
+
+
+def client(
+    live: LiveServer, key: AccessKey | None, service: str = "personalize", region: str = "us-east-1"
+) -> Any:
+    if key is None:
+        return boto3.client(
+            service,
+            endpoint_url=live.url,
+            region_name=region,
+            config=CONFIG.merge(Config(signature_version=UNSIGNED)),
+        )
+    return boto3.client(
+        service,
+        endpoint_url=live.url,
+        region_name=region,
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+        config=CONFIG,
+    )
+
+
+def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+@dataclass
+class Accounts:
+    live: LiveServer
+    a: AccessKey
+    b: AccessKey
+    group_a: str
+    campaign_a: str
+    tracking_a: str
+    credentials: Path
+
+
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accounts]:
+    tmp = tmp_path_factory.mktemp("auth")
+    credentials = tmp / "keys.csv"
+    a, b = create_key(credentials, ACCOUNT_A), create_key(credentials, ACCOUNT_B)
+    settings = load_settings(
+        data_dir=tmp / "data", worker_poll_seconds=0.05, credentials=str(credentials), allowed_paths=str(tmp)
+    )
+    live, stop = start_server(settings)
+    pa = client(live, a)
+    group = make_group(pa, tmp, name="movies")
+    solution = pa.create_solution(
+        name="pop", datasetGroupArn=group.arn, recipeArn="arn:aws:personalize:::recipe/aws-popularity-count"
+    )["solutionArn"]
+    wait_for_status(lambda: pa.describe_solution(solutionArn=solution)["solution"])
+    version = pa.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    record = wait_for_status(
+        lambda: pa.describe_solution_version(solutionVersionArn=version)["solutionVersion"], timeout=300
+    )
+    assert record["status"] == "ACTIVE", record.get("failureReason")
+    campaign = pa.create_campaign(name="pop", solutionVersionArn=version)["campaignArn"]
+    wait_for_status(lambda: pa.describe_campaign(campaignArn=campaign)["campaign"])
+    tracker = pa.create_event_tracker(name="tracker", datasetGroupArn=group.arn)
+    wait_for_status(
+        lambda: pa.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])["eventTracker"]
+    )
+    yield Accounts(live, a, b, group.arn, campaign, tracker["trackingId"], credentials)
+    stop()
+
+
+def test_a_listed_key_works_and_its_arns_carry_its_account_and_the_signed_region(accounts: Accounts) -> None:
+    assert f":{ACCOUNT_A}:dataset-group/movies" in accounts.group_a
+    answer = client(accounts.live, accounts.a, "personalize-runtime").get_recommendations(
+        campaignArn=accounts.campaign_a, userId="u1", numResults=5
+    )
+    assert len(answer["itemList"]) == 5
+    eu = client(accounts.live, accounts.a, region="eu-west-1")
+    arn = eu.create_schema(name="eu-schema", schema=json.dumps(_schema()))["schemaArn"]
+    assert arn.startswith(f"arn:aws:personalize:eu-west-1:{ACCOUNT_A}:schema/")
+    # resources live in their region, as in AWS: us-east-1 does not list the eu-west-1 schema
+    names = [s["name"] for s in client(accounts.live, accounts.a).list_schemas()["schemas"]]
+    assert "eu-schema" not in names
+    assert [s["name"] for s in eu.list_schemas()["schemas"]] == ["eu-schema"]
+
+
+def _schema() -> dict[str, Any]:
+    return {
+        "type": "record",
+        "name": "Users",
+        "namespace": "com.amazonaws.personalize.schema",
+        "fields": [{"name": "USER_ID", "type": "string"}],
+        "version": "1.0",
+    }
+
+
+@pytest.mark.parametrize("service", ["personalize", "personalize-runtime", "personalize-events"])
+def test_unknown_key_wrong_secret_and_unsigned_requests_get_aws_error_codes(
+    accounts: Accounts, service: str
+) -> None:
+    def call(c: Any) -> Any:
+        if service == "personalize":
+            return c.list_dataset_groups()
+        if service == "personalize-runtime":
+            return c.get_recommendations(campaignArn=accounts.campaign_a, userId="u1")
+        return c.put_events(
+            trackingId=accounts.tracking_a,
+            sessionId="s",
+            userId="u1",
+            eventList=[{"eventType": "click", "itemId": "m2", "sentAt": 1_700_000_000}],
+        )
+
+    unknown = AccessKey("AKIAUNKNOWNUNKNOWN00", "x" * 40, ACCOUNT_A)
+    wrong_secret = AccessKey(accounts.a.access_key_id, "y" * 40, ACCOUNT_A)
+    for key, expected in (
+        (unknown, "UnrecognizedClientException"),
+        (wrong_secret, "InvalidSignatureException"),
+        (None, "MissingAuthenticationTokenException"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call(client(accounts.live, key, service))
+        assert code(exc) == expected
+        assert "x" * 40 not in str(exc.value) and "y" * 40 not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("skew", "message"),
+    [(-20, "Signature expired"), (20, "Signature not yet current")],
+)
+def test_a_signature_more_than_15_minutes_off_is_refused(
+    accounts: Accounts, monkeypatch: pytest.MonkeyPatch, skew: int, message: str
+) -> None:
+    c = client(accounts.live, accounts.a)
+    real = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    # a client whose clock is off: botocore signs with this time
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: real + dt.timedelta(minutes=skew))
+    with pytest.raises(ClientError) as exc:
+        c.list_dataset_groups()
+    assert code(exc) == "InvalidSignatureException"
+    assert message in exc.value.response["Error"]["Message"]
+    # 10 minutes off is within AWS's 15-minute window
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: real + dt.timedelta(minutes=skew // 2))
+    assert "datasetGroups" in c.list_dataset_groups()
+
+
+def _presigned(url: str, key: AccessKey, expires: int, when: dt.datetime | None = None) -> str:
+    request = AWSRequest(method="GET", url=url)
+    signer = SigV4QueryAuth(
+        Credentials(key.access_key_id, key.secret_access_key), "personalize", "us-east-1", expires
+    )
+    if when is None:
+        signer.add_auth(request)
+    else:
+        import unittest.mock
+
+        with unittest.mock.patch("botocore.auth.get_current_datetime", lambda: when):
+            signer.add_auth(request)
+    return str(request.url)
+
+
+def _get(url: str) -> tuple[int, Any, Any]:
+    """Status, headers (case-insensitive) and JSON body of a GET."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, json.loads(exc.read())
+
+
+def test_presigned_urls_work_until_they_expire(accounts: Accounts) -> None:
+    base = f"{accounts.live.url}/getRecommendations?campaignArn={accounts.campaign_a}&userId=u1&numResults=3"
+    status, _, body = _get(_presigned(base, accounts.a, 300))
+    assert status == 200 and len(body["itemList"]) == 3
+    old = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=5)
+    status, headers, body = _get(_presigned(base, accounts.a, 60, when=old))
+    assert status == 400 and headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    assert "Signature expired" in body["message"]
+    tampered = _presigned(base, accounts.a, 300).replace("numResults=3", "numResults=4")
+    status, headers, _ = _get(tampered)
+    assert headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+
+
+def test_accounts_cannot_see_or_touch_each_others_resources(accounts: Accounts) -> None:
+    pa, pb = client(accounts.live, accounts.a), client(accounts.live, accounts.b)
+    group_b = pb.create_dataset_group(name="movies")["datasetGroupArn"]  # same name, other account
+    assert group_b == f"arn:aws:personalize:us-east-1:{ACCOUNT_B}:dataset-group/movies"
+    assert [g["datasetGroupArn"] for g in pb.list_dataset_groups()["datasetGroups"]] == [group_b]
+    assert group_b not in [g["datasetGroupArn"] for g in pa.list_dataset_groups()["datasetGroups"]]
+    assert pb.list_campaigns()["campaigns"] == [] and pb.list_event_trackers()["eventTrackers"] == []
+
+    for call in (
+        lambda: pb.list_solutions(datasetGroupArn=accounts.group_a),
+        lambda: pb.describe_dataset_group(datasetGroupArn=accounts.group_a),
+        lambda: pb.describe_campaign(campaignArn=accounts.campaign_a),
+        lambda: pb.delete_campaign(campaignArn=accounts.campaign_a),
+        lambda: pb.delete_dataset_group(datasetGroupArn=accounts.group_a),
+        lambda: pb.create_solution(
+            name="steal",
+            datasetGroupArn=accounts.group_a,
+            recipeArn="arn:aws:personalize:::recipe/aws-popularity-count",
+        ),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert code(exc) == "ResourceNotFoundException"
+    assert pa.describe_campaign(campaignArn=accounts.campaign_a)["campaign"]["status"] == "ACTIVE"
+
+    with pytest.raises(ClientError) as exc:
+        client(accounts.live, accounts.b, "personalize-runtime").get_recommendations(
+            campaignArn=accounts.campaign_a, userId="u1"
+        )
+    assert code(exc) == "ResourceNotFoundException"
+
+    events_b = client(accounts.live, accounts.b, "personalize-events")
+    with pytest.raises(ClientError) as exc:
+        events_b.put_events(
+            trackingId=accounts.tracking_a,
+            sessionId="s",
+            userId="intruder",
+            eventList=[{"eventType": "click", "itemId": "m2", "sentAt": 1_700_000_000}],
+        )
+    assert code(exc) == "InvalidInputException"
+    # the owner's tracker still works
+    client(accounts.live, accounts.a, "personalize-events").put_events(
+        trackingId=accounts.tracking_a,
+        sessionId="s",
+        userId="u1",
+        eventList=[{"eventType": "click", "itemId": "m2", "sentAt": 1_700_000_000}],
+    )
+
+
+def test_open_paths_and_the_search_surface(accounts: Accounts) -> None:
+    status, _, body = _get(f"{accounts.live.url}/healthz")
+    assert status == 200 and body["status"] == "ok"
+    status, headers, body = _get(f"{accounts.live.url}/search/movies/_search?q=x")
+    assert status == 403 and body["error"]["type"] == "security_exception"
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    signed = _presigned(f"{accounts.live.url}/search/_search/pipeline/none", accounts.b, 60)
+    status, _, body = _get(signed)
+    assert status == 404 and body["error"]["type"] == "resource_not_found_exception"
+
+
+def test_a_key_created_with_the_cli_works_without_a_restart(accounts: Accounts) -> None:
+    result = CliRunner().invoke(
+        main, ["keys", "create", "--account", "333333333333", "--credentials", str(accounts.credentials)]
+    )
+    assert result.exit_code == 0, result.output
+    fields = dict(line.split(" = ", 1) for line in result.output.splitlines() if " = " in line)
+    key = AccessKey(fields["aws_access_key_id"], fields["aws_secret_access_key"], "333333333333")
+    arn = client(accounts.live, key).create_dataset_group(name="third")["datasetGroupArn"]
+    assert ":333333333333:" in arn
+    assert len(KeyRing(accounts.credentials)) == 3
+
+
+def test_credentials_files_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(CredentialsError, match="header"):
+        parse_credentials("key,secret,account\n")
+    with pytest.raises(CredentialsError, match="line 2: account_id must be 12 digits"):
+        parse_credentials(
+            "access_key_id,secret_access_key,account_id\nAKIAAAAAAAAAAAAAAAAA,sssssssssssssssssss,12\n"
+        )
+    with pytest.raises(CredentialsError, match="listed twice"):
+        line = "AKIAAAAAAAAAAAAAAAAA,ssssssssssssssssssss,111111111111\n"
+        parse_credentials("access_key_id,secret_access_key,account_id\n" + line + line)
+    result = CliRunner().invoke(
+        main, ["keys", "create", "--account", "12", "--credentials", str(tmp_path / "k")]
+    )
+    assert result.exit_code == 1 and "12 digits" in result.output
+    path = tmp_path / "k.csv"
+    create_key(path, ACCOUNT_A)
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_bind_safety() -> None:
+    assert bind_refusal(load_settings(host="127.0.0.1")) is None
+    assert bind_refusal(load_settings(host="::1")) is None
+    refusal = bind_refusal(load_settings(host="0.0.0.0"))
+    assert refusal is not None and "--credentials" in refusal and "--insecure-no-auth" in refusal
+    assert bind_refusal(load_settings(host="0.0.0.0"), insecure_no_auth=True) is None
+    assert bind_refusal(load_settings(host="0.0.0.0", credentials="keys.csv")) is None
+    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--port", "1"])
+    assert result.exit_code == 2 and "refusing to listen on 0.0.0.0" in result.output
