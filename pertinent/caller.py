@@ -36,6 +36,14 @@ class Caller:
     def owns(self, arn: str) -> bool:
         return arn.startswith(self.arn_prefix)
 
+    @classmethod
+    def owner_of(cls, arn: str) -> Caller | None:
+        """The account and region an ARN belongs to (None for a string that is not a Personalize ARN)."""
+        parts = arn.split(":", 5)
+        if len(parts) < 6 or parts[0] != "arn" or parts[2] != "personalize" or not parts[4]:
+            return None
+        return cls(parts[4], parts[3])
+
     def may_read(self, arn: str) -> bool:
         """Own resources and AWS-owned ones (recipes)."""
         return arn.startswith((self.arn_prefix, AWS_OWNED_PREFIX))

@@ -21,7 +21,7 @@ from pertinent.control.common import (
     tags_to_dict,
 )
 from pertinent.control.context import Context
-from pertinent.datasets.locations import check_location, open_sources, write_output
+from pertinent.datasets.locations import LocationPolicy, check_location, open_sources, write_output
 from pertinent.errors import (
     ImportFailure,
     InvalidInputException,
@@ -65,11 +65,11 @@ def _check_filter(ctx: Context, filter_arn: str | None, dataset_group_arn: str) 
         raise ResourceInUseException(f"Filter {filter_arn} is {record.get('status')}, not ACTIVE.")
 
 
-def _check_locations(job_input: Record, job_output: Record) -> tuple[str, str]:
+def _check_locations(ctx: Context, job_input: Record, job_output: Record) -> tuple[str, str]:
     source = job_input["s3_data_source"]["path"]
     dest = job_output["s3_data_destination"]["path"]
-    check_location(source)
-    check_location(dest)
+    check_location(source, LocationPolicy.of(ctx.settings))
+    check_location(dest, LocationPolicy.of(ctx.settings))
     if source.rstrip("/") == dest.rstrip("/"):
         raise InvalidInputException("The output location must differ from the input location.")
     return source, dest
@@ -128,7 +128,7 @@ def create_batch_inference_job(
     check_exploration_config(config.get("item_exploration_config"))
     n = _check_count(num_results, DEFAULT_RESULTS, MAX_INFERENCE_RESULTS, "items")
     _check_filter(ctx, filter_arn, version["dataset_group_arn"])
-    _check_locations(job_input, job_output)
+    _check_locations(ctx, job_input, job_output)
     _limit(ctx, "batch-inference")
     arn = ctx.arn(INFERENCE, job_name)
     record = new_record(
@@ -183,7 +183,7 @@ def create_batch_segment_job(
         )
     n = _check_count(num_results, DEFAULT_SEGMENT_USERS, MAX_SEGMENT_USERS, "users")
     _check_filter(ctx, filter_arn, version["dataset_group_arn"])
-    _check_locations(job_input, job_output)
+    _check_locations(ctx, job_input, job_output)
     _limit(ctx, "batch-segment")
     arn = ctx.arn(SEGMENT, job_name)
     record = new_record(
@@ -234,7 +234,8 @@ FileRunner = Callable[[str, Callable[[int, int], None]], Any]
 def _run_files(ctx: Context, arn: str, job: Record, answer_file: FileRunner) -> None:
     """Read every input file, answer it, write ``<name>.out``; progress in ``job_progress``."""
     endpoint = ctx.settings.s3_endpoint_url
-    sources = open_sources(job["job_input"]["s3_data_source"]["path"], endpoint, suffix="")
+    policy = LocationPolicy.of(ctx.settings)
+    sources = open_sources(job["job_input"]["s3_data_source"]["path"], endpoint, suffix="", policy=policy)
     destination = job["job_output"]["s3_data_destination"]["path"]
     lines_done = 0
     for index, (name, opener) in enumerate(sources):
@@ -256,7 +257,7 @@ def _run_files(ctx: Context, arn: str, job: Record, answer_file: FileRunner) -> 
         lines = list(answer_file(text, progress))
         lines_done += len(lines)
         body = "".join(f"{line}\n" for line in lines).encode()
-        write_output(destination, f"{name}.out", body, endpoint)
+        write_output(destination, f"{name}.out", body, endpoint, policy=policy)
     ctx.store.update(arn, {"job_progress": {"fraction": 1.0, "lines": lines_done, "files": len(sources)}})
 
 

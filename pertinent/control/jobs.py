@@ -9,12 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pertinent.caller import Caller, acting_as
 from pertinent.control import metric_attributions, recommenders
 from pertinent.control.common import Record, set_status
 from pertinent.control.context import Context
 from pertinent.control.training_process import run_training_process
 from pertinent.datasets.avro_schema import normalize_dataset_type, parse_schema
-from pertinent.datasets.locations import open_sources, write_output
+from pertinent.datasets.locations import LocationPolicy, open_sources, write_output
 from pertinent.errors import ImportFailure, TrainingFailure
 from pertinent.resources.status import (
     ACTIVE,
@@ -79,14 +80,18 @@ class JobRunner:
             self._periodic_lock.release()
 
     def run(self, kind: str, arn: str) -> None:
-        """Run one job; an unexpected error marks the resource CREATE FAILED instead of escaping."""
-        with self.ctx.telemetry.job(kind, arn, lambda: (self.ctx.store.get(arn) or {}).get("status")):
-            try:
-                self.handlers[kind](arn)
-            except Exception as exc:  # a bug must not leave a resource IN_PROGRESS forever
-                log.exception("job %s for %s failed", kind, arn)
-                failed = "FAILED" if kind == "data-deletion" else CREATE_FAILED  # its lifecycle's spelling
-                set_status(self.ctx, arn, failed, f"Internal error: {type(exc).__name__}: {exc}")
+        """Run one job; an unexpected error marks the resource CREATE FAILED instead of escaping.
+
+        The job runs as the account that owns ``arn`` (see pertinent.caller): ARNs it creates are that
+        account's and it sees only that account's records, exactly as the request that queued it."""
+        with acting_as(Caller.owner_of(arn)):
+            with self.ctx.telemetry.job(kind, arn, lambda: (self.ctx.store.get(arn) or {}).get("status")):
+                try:
+                    self.handlers[kind](arn)
+                except Exception as exc:  # a bug must not leave a resource IN_PROGRESS forever
+                    log.exception("job %s for %s failed", kind, arn)
+                    failed = "FAILED" if kind == "data-deletion" else CREATE_FAILED  # its lifecycle's spelling
+                    set_status(self.ctx, arn, failed, f"Internal error: {type(exc).__name__}: {exc}")
 
     # -- batch jobs and data deletion (pertinent.control.batch_jobs, .data_deletion) -------------------
     def recommender(self) -> Any:
@@ -141,7 +146,11 @@ class JobRunner:
 
         try:
             with self._dataset_lock(dataset["dataset_arn"]):
-                sources = open_sources(job["data_source"]["data_location"], self.ctx.settings.s3_endpoint_url)
+                sources = open_sources(
+                    job["data_source"]["data_location"],
+                    self.ctx.settings.s3_endpoint_url,
+                    policy=LocationPolicy.of(self.ctx.settings),
+                )
                 result = import_csv(
                     sources,
                     schema,
@@ -202,12 +211,17 @@ class JobRunner:
             return
         sink = pa.BufferOutputStream()
         pacsv.write_csv(pa.concat_tables(tables), sink)
-        where = write_output(
-            job["job_output"]["s3_data_destination"]["path"],
-            f"{job['job_name']}.csv",
-            sink.getvalue().to_pybytes(),
-            self.ctx.settings.s3_endpoint_url,
-        )
+        try:
+            where = write_output(
+                job["job_output"]["s3_data_destination"]["path"],
+                f"{job['job_name']}.csv",
+                sink.getvalue().to_pybytes(),
+                self.ctx.settings.s3_endpoint_url,
+                policy=LocationPolicy.of(self.ctx.settings),
+            )
+        except ImportFailure as exc:
+            set_status(self.ctx, arn, CREATE_FAILED, str(exc))
+            return
         set_status(self.ctx, arn, ACTIVE, output_location=where)
 
     # -- training -----------------------------------------------------------------------------------

@@ -398,7 +398,7 @@ def _read_header(name: str, opener: Opener, schema: DatasetSchema) -> list[Field
                 f'{where}: column "{_clip(column)}" is not a field of the schema ({expected}).'
             )
         if f in columns:
-            raise ImportFailure(f'{where}: column "{column}" appears more than once in the header.')
+            raise ImportFailure(f'{where}: column "{_clip(column)}" appears more than once in the header.')
         columns.append(f)
     missing = [f.name for f in schema.fields if not f.nullable and f not in columns]
     if missing:

@@ -2,31 +2,98 @@
 
 ``/data/ratings.csv``, ``file:///data/ratings.csv``, ``s3://bucket/ratings.csv`` and folder prefixes ending
 in ``/`` (every ``.csv`` below it) are accepted for reading; the same forms name export destinations.
+
+Local paths follow a :class:`LocationPolicy` (docs/security.md): with credentials they must resolve
+(``realpath``: symlinks and ``..`` followed) inside an ``--allow-path`` root, checked when the job is
+created and again when each file is opened. Always: only regular files are read, a folder import is
+bounded in depth and file count, and an export creates its file exclusively — it never replaces a file.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
+from pertinent.config import Settings
 from pertinent.errors import ImportFailure, InvalidInputException
 
 Opener = Callable[[], BinaryIO]
 
 
-def check_location(location: str) -> None:
-    """Reject a location we can never read, at request time (InvalidInputException)."""
+class LocationRefused(Exception):
+    """A local path the policy does not allow; the message names the path as given, never file content."""
+
+
+@dataclass(frozen=True)
+class LocationPolicy:
+    """Where local imports and exports may go. ``confined``: only under ``roots`` (realpaths)."""
+
+    confined: bool = False
+    roots: tuple[Path, ...] = ()
+    max_files: int = 1000
+    max_depth: int = 8
+
+    @classmethod
+    def of(cls, settings: Settings) -> LocationPolicy:
+        return cls(
+            confined=bool(settings.credentials),
+            roots=tuple(Path(os.path.realpath(root)) for root in settings.allowed_roots),
+            max_files=settings.max_import_files,
+            max_depth=settings.max_import_depth,
+        )
+
+    def allows(self, real: Path) -> bool:
+        return not self.confined or any(real == root or root in real.parents for root in self.roots)
+
+    def resolve(self, location: str) -> Path:
+        """The real path of a local ``location``, or LocationRefused when the policy does not allow it."""
+        shown = _clip(location)
+        if "\x00" in location:
+            raise LocationRefused(f"The path {shown!r} contains a NUL character.")
+        path = _local_path(location)
+        if not path.is_absolute():
+            raise LocationRefused(f"The path {shown!r} is not absolute; give a full path or an s3:// URL.")
+        real = Path(os.path.realpath(path))
+        if not self.allows(real):
+            if not self.roots:
+                raise LocationRefused(
+                    f"Local paths are disabled on this server ({shown!r}); use s3://, or start the server "
+                    "with --allow-path DIR."
+                )
+            raise LocationRefused(
+                f"The path {shown!r} is outside the folders this server may use (--allow-path); symlinks "
+                "and '..' are resolved before the check."
+            )
+        return real
+
+
+def _clip(text: str, width: int = 200) -> str:
+    return text if len(text) <= width else text[:width] + "…"
+
+
+def check_location(location: str, policy: LocationPolicy) -> None:
+    """Reject a location we can never read or may not use, at request time (InvalidInputException)."""
     scheme = urlparse(location).scheme
+    shown = _clip(location)
     if scheme in ("http", "https"):
         raise InvalidInputException(
-            f"dataLocation {location!r}: http(s) locations are not supported; use s3://, file:// or a local path."
+            f"dataLocation {shown!r}: http(s) locations are not supported; use s3://, file:// or a local path."
         )
     if scheme not in ("", "file", "s3"):
-        raise InvalidInputException(f"dataLocation {location!r}: unknown scheme {scheme!r}.")
-    if scheme == "s3" and not urlparse(location).netloc:
-        raise InvalidInputException(f"dataLocation {location!r} names no bucket.")
+        raise InvalidInputException(f"dataLocation {shown!r}: unknown scheme {_clip(scheme, 20)!r}.")
+    if scheme == "s3":
+        if not urlparse(location).netloc:
+            raise InvalidInputException(f"dataLocation {shown!r} names no bucket.")
+        return
+    try:
+        policy.resolve(location)
+    except LocationRefused as exc:
+        raise InvalidInputException(str(exc)) from None
 
 
 def _local_path(location: str) -> Path:
@@ -40,23 +107,59 @@ def s3_client(endpoint_url: str) -> Any:
     return boto3.client("s3", endpoint_url=endpoint_url or None)
 
 
-def open_sources(location: str, s3_endpoint_url: str = "", suffix: str = ".csv") -> list[tuple[str, Opener]]:
+def open_sources(
+    location: str, s3_endpoint_url: str = "", suffix: str = ".csv", *, policy: LocationPolicy
+) -> list[tuple[str, Opener]]:
     """The files at ``location`` as (display name, opener); ImportFailure when there are none.
 
     A folder (or S3 prefix) contributes every file whose name ends in ``suffix`` (``""``: every file
     except hidden ones and batch outputs, ``*.out``)."""
     if urlparse(location).scheme == "s3":
         return _s3_sources(location, s3_endpoint_url, suffix)
-    path = _local_path(location)
+    try:
+        path = policy.resolve(location)
+    except LocationRefused as exc:
+        raise ImportFailure(str(exc)) from None
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.name, suffix))
+        files = _folder_files(path, location, suffix, policy)
         if not files:
-            raise ImportFailure(f"The folder {location} contains no {suffix or 'input'} files.")
+            raise ImportFailure(f"The folder {_clip(location)} contains no {suffix or 'input'} files.")
     elif path.is_file():
         files = [path]
+    elif path.exists():
+        raise ImportFailure(f"{_clip(location)} is not a regular file or a folder.")
     else:
-        raise ImportFailure(f"No file or folder at {location}.")
-    return [(p.name, _file_opener(p)) for p in files]
+        raise ImportFailure(f"No file or folder at {_clip(location)}.")
+    return [(p.name, _file_opener(p, policy)) for p in files]
+
+
+def _folder_files(folder: Path, location: str, suffix: str, policy: LocationPolicy) -> list[Path]:
+    """The wanted files under ``folder`` (symlinked sub-folders are not followed), bounded."""
+    files: list[Path] = []
+    for current, dirs, names in os.walk(folder, followlinks=False):
+        depth = len(Path(current).relative_to(folder).parts)
+        if depth > policy.max_depth:
+            raise ImportFailure(
+                f"The folder {_clip(location)} nests deeper than {policy.max_depth} levels; import a "
+                "sub-folder or flatten it."
+            )
+        dirs.sort()
+        for name in sorted(names):
+            if not _wanted(name, suffix):
+                continue
+            candidate = Path(current) / name
+            real = Path(os.path.realpath(candidate))
+            if not policy.allows(real):
+                shown = _clip(str(candidate.relative_to(folder)))
+                raise ImportFailure(f"{shown!r} in {_clip(location)} links outside the allowed folders.")
+            if real.is_file():
+                files.append(real)
+            if len(files) > policy.max_files:
+                raise ImportFailure(
+                    f"The folder {_clip(location)} holds more than {policy.max_files} {suffix or 'input'} "
+                    "files; import fewer at a time."
+                )
+    return files
 
 
 def _wanted(name: str, suffix: str) -> bool:
@@ -65,11 +168,34 @@ def _wanted(name: str, suffix: str) -> bool:
     return not name.startswith(".") and not name.endswith(".out")
 
 
-def _file_opener(path: Path) -> Opener:
+def _file_opener(path: Path, policy: LocationPolicy) -> Opener:
     def open_file() -> BinaryIO:
-        return path.open("rb")
+        return open_regular_file(path, policy)
 
     return open_file
+
+
+def open_regular_file(path: Path, policy: LocationPolicy) -> BinaryIO:
+    """Open ``path`` for reading if it is (still) a regular file the policy allows.
+
+    Opened without following a final symlink and without blocking (a FIFO would otherwise hang the job);
+    the file actually opened is checked again through ``/proc/self/fd``, so swapping a folder for a
+    symlink between the check and the open does not escape the allowed roots."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ImportFailure(f"{_clip(path.name)} could not be opened: {exc.strerror}.") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ImportFailure(f"{_clip(path.name)} is not a regular file.")
+        proc = Path(f"/proc/self/fd/{fd}")
+        if policy.confined and proc.exists() and not policy.allows(Path(os.readlink(proc))):
+            raise ImportFailure(f"{_clip(path.name)} moved outside the allowed folders.")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _s3_sources(location: str, endpoint_url: str, suffix: str) -> list[tuple[str, Opener]]:
@@ -101,18 +227,44 @@ def _s3_sources(location: str, endpoint_url: str, suffix: str) -> list[tuple[str
     return [(k.rsplit("/", 1)[-1], opener(k)) for k in sorted(keys)]
 
 
-def write_output(location: str, name: str, data: bytes, s3_endpoint_url: str = "") -> str:
-    """Write ``data`` as ``name`` inside the destination folder ``location``; returns where it went."""
+def write_output(
+    location: str, name: str, data: bytes, s3_endpoint_url: str = "", *, policy: LocationPolicy
+) -> str:
+    """Write ``data`` as ``name`` inside the destination folder ``location``; returns where it went.
+
+    A local file is created exclusively (written to a new temporary file, then hard-linked into place), so
+    an export never replaces or writes through an existing file or symlink: that is ImportFailure."""
     parsed = urlparse(location)
     if parsed.scheme == "s3":
         key = parsed.path.lstrip("/")
         key = f"{key.rstrip('/')}/{name}" if key else name
         s3_client(s3_endpoint_url).put_object(Bucket=parsed.netloc, Key=key, Body=data)
         return f"s3://{parsed.netloc}/{key}"
-    folder = _local_path(location)
-    folder.mkdir(parents=True, exist_ok=True)
+    if "/" in name or name in ("", ".", ".."):
+        raise ImportFailure(f"{_clip(name)!r} is not a file name.")
+    try:
+        folder = policy.resolve(location)
+    except LocationRefused as exc:
+        raise ImportFailure(str(exc)) from None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImportFailure(f"The folder {_clip(location)} could not be created: {exc.strerror}.") from None
     target = folder / name
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    tmp = folder / f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(tmp, flags, 0o644)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.link(tmp, target, follow_symlinks=False)
+    except FileExistsError:
+        raise ImportFailure(
+            f"{_clip(str(target))} already exists; an export never overwrites a file. Choose another folder "
+            "or remove the file."
+        ) from None
+    except OSError as exc:
+        raise ImportFailure(f"{_clip(str(target))} could not be written: {exc.strerror}.") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return str(target)
