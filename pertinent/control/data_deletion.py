@@ -37,7 +37,7 @@ from pertinent.control.common import (
     tags_to_dict,
 )
 from pertinent.control.context import Context
-from pertinent.datasets.locations import check_location, open_sources
+from pertinent.datasets.locations import LocationPolicy, check_location, open_sources
 from pertinent.errors import ImportFailure, InvalidInputException, LimitExceededException
 from pertinent.resources.status import IN_FLIGHT
 
@@ -63,7 +63,7 @@ def create_data_deletion_job(
     location = data_source.get("data_location")
     if not location:
         raise InvalidInputException("dataSource.dataLocation is required.")
-    check_location(location)
+    check_location(location, LocationPolicy.of(ctx.settings))
     if ctx.store.pending_jobs(JOB) >= MAX_JOBS_IN_PROGRESS:
         raise LimitExceededException(
             f"More than {MAX_JOBS_IN_PROGRESS} resources with PENDING or IN_PROGRESS status."
@@ -106,10 +106,10 @@ OPERATIONS: dict[str, Operation] = {
 
 
 # -- the worker's side --------------------------------------------------------------------------------
-def read_user_ids(location: str, s3_endpoint_url: str) -> list[str]:
+def read_user_ids(location: str, s3_endpoint_url: str, policy: LocationPolicy) -> list[str]:
     """The USER_IDs of the deletion CSV(s), in order, without repeats; ImportFailure when malformed."""
     users: dict[str, None] = {}
-    for name, opener in open_sources(location, s3_endpoint_url):
+    for name, opener in open_sources(location, s3_endpoint_url, policy=policy):
         stream = opener()
         try:
             raw = stream.read()
@@ -210,7 +210,9 @@ def run_data_deletion_job(runner: JobRunner, arn: str) -> None:
     set_status(ctx, arn, IN_PROGRESS)
     group = job["dataset_group_arn"]
     try:
-        users = read_user_ids(job["data_source"]["data_location"], ctx.settings.s3_endpoint_url)
+        users = read_user_ids(
+            job["data_source"]["data_location"], ctx.settings.s3_endpoint_url, LocationPolicy.of(ctx.settings)
+        )
     except ImportFailure as exc:
         set_status(ctx, arn, FAILED, str(exc))
         return

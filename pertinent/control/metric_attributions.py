@@ -38,7 +38,7 @@ from pertinent.control.common import (
 )
 from pertinent.control.context import Context
 from pertinent.datasets.avro_schema import normalize_dataset_type, parse_schema
-from pertinent.datasets.locations import write_output
+from pertinent.datasets.locations import LocationPolicy, write_output
 from pertinent.errors import InvalidInputException, LimitExceededException
 from pertinent.resources.recommendation_ids import decode, source_index
 from pertinent.resources.status import ACTIVE
@@ -359,6 +359,7 @@ def report(ctx: Context, arn: str, force: bool = False) -> Record | None:
                 f"AggregatedAttributionMetrics-PutEvents-{int(now)}.csv",
                 to_csv(rows),
                 ctx.settings.s3_endpoint_url,
+                policy=LocationPolicy.of(ctx.settings),
             )
         except Exception as exc:  # a destination problem shows on the resource, the report is kept
             ctx.store.update(arn, {"failure_reason": f"Could not write the report to {path}: {exc}"})
