@@ -411,7 +411,9 @@ def publish_import(
     report_rows = aggregate(ctx, record, events)
     name = f"AggregatedAttributionMetrics-{mode}-{int(ctx.now())}.csv"
     try:
-        return write_output(path, name, to_csv(report_rows), ctx.settings.s3_endpoint_url)
+        return write_output(
+            path, name, to_csv(report_rows), ctx.settings.s3_endpoint_url, policy=LocationPolicy.of(ctx.settings)
+        )
     except Exception as exc:  # the import itself succeeded; the problem shows on the metric attribution
         ctx.store.update(
             record["metric_attribution_arn"], {"failure_reason": f"Could not write {name} to {path}: {exc}"}
