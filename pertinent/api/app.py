@@ -18,6 +18,7 @@ from pertinent.api.control_plane import ControlPlane
 from pertinent.api.convenience import convenience_routes
 from pertinent.api.experiments_routes import experiment_routes
 from pertinent.api.guard import RequestGuard
+from pertinent.api.insights_routes import insights_routes
 from pertinent.api.observability import RequestTelemetry, metrics_route
 from pertinent.api.rest_json import RestJsonService
 from pertinent.api.search_routes import search_routes
@@ -89,6 +90,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
             },
         )
         routes += runtime.routes() + events.routes()
+        routes += insights_routes(ctx)
         routes += convenience_routes(recommender, ingest, runtime_codec, events_codec)
 
         searcher = SearchService(ctx, recommender)

@@ -15,6 +15,7 @@ from pertinent.console import (
     pages_filters,
     pages_groups,
     pages_impact,
+    pages_insights,
     pages_search,
     pages_training,
     status_api,
@@ -46,7 +47,7 @@ def console_routes(ctx: Context, recommender: Recommender, ingest: EventIngest,
 
     routes: list[BaseRoute] = [Route("/console", to_console, methods=["GET"])]
     for family in (pages_groups, pages_training, pages_campaigns, pages_filters, pages_events, pages_search,
-                   pages_impact):
+                   pages_impact, pages_insights):
         routes += family.routes(console)
     routes += status_api.routes(console)
     routes.append(Mount(urls.STATIC, StaticFiles(directory=STATIC_DIR), name="console-static"))
