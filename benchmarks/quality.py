@@ -259,7 +259,11 @@ def v2_ndcg(data: InteractionData, split: Split, *, use_context: bool) -> tuple[
         )
         h = split.split.inputs[row].astype(np.int64)
         state = RequestState(
-            items=h, weights=split.split.input_weights[row], context_codes=context, user_codes=user_codes
+            items=h,
+            weights=split.split.input_weights[row],
+            context_codes=context,
+            user_codes=user_codes,
+            time=float(data.timestamps[split.first_target_row[row] - 1]),  # the request follows the input
         )
         ids, _ = model.recommend_state(state, K, exclude=h)
         return ids

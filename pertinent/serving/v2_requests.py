@@ -68,4 +68,5 @@ def request_state(
         impressions=shown,
         last_event_type=None if last is None else str(last.get("event_type") or ""),
         last_event_value=None if last is None else last.get("event_value"),
+        request_time=None if last is None else float(last.get("timestamp") or 0.0) or None,
     )

@@ -61,6 +61,7 @@ class RequestState:
     user_codes: Mapping[str, int] = field(default_factory=dict)
     last_event_type: int = -1
     last_event_value: float = float("nan")
+    time: float = float("nan")  # epoch seconds of the request (the newest event); NaN: the data's end
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,12 +74,13 @@ class Generators:
     item_features: sp.csr_matrix | None
     popularity: NDArray[np.float32]
     trend: NDArray[np.float32]
-    item_age_days: NDArray[np.float32]
+    item_created: NDArray[np.float64]  # creation time or first interaction, NaN when unknown (new)
     popular_order: NDArray[np.int64]
     trending_order: NDArray[np.int64]
     newest_order: NDArray[np.int64]
     context_lifts: Mapping[str, LiftTable]
     user_lifts: Mapping[str, LiftTable]
+    end_time: float = 0.0
     candidate_counts: tuple[int, int, int, int, int, int, int] = (150, 60, 60, 40, 30, 20, 20)
 
     @property
@@ -187,7 +189,7 @@ def candidate_features(
         _ranks(content[c]),
         gen.popularity[c],
         gen.trend[c],
-        gen.item_age_days[c],
+        _age_days(gen, state, c),
         seen_count,
         since,
         shown,
@@ -203,6 +205,13 @@ def candidate_features(
     for j, col in enumerate(columns):
         matrix[:, j] = col
     return Scored(c, matrix, v1)
+
+
+def _age_days(gen: Generators, state: RequestState, c: NDArray[np.int64]) -> NDArray[np.float32]:
+    """How old each candidate was at the request's time (negative: it did not exist yet)."""
+    now = state.time if np.isfinite(state.time) else gen.end_time
+    created = gen.item_created[c]
+    return np.where(np.isfinite(created), (now - created) / 86400.0, 0.0).astype(np.float32)
 
 
 def _lift_columns(table: LiftTable, code: int, c: NDArray[np.int64]) -> Sequence[NDArray[np.float32] | float]:

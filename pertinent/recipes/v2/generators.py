@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,8 +28,10 @@ __all__ = [
     "lift_table",
     "popularity_and_trend",
     "prune_rows",
+    "recent_cut",
     "sequence_scores",
     "transition_matrix",
+    "trend_of",
 ]
 
 
@@ -142,14 +145,26 @@ def popularity_and_trend(
     """``log1p(count)`` per item and the trend: share of the item's events in the newest ``recent_share``
     of the time span over that share (1 = steady, >1 = rising), smoothed."""
     counts = np.bincount(item_idx, minlength=n_items).astype(np.float64)
-    trend = np.ones(n_items, dtype=np.float64)
+    recent = np.zeros(n_items, dtype=np.float64)
+    overall_share = 1.0
     if len(timestamps):
-        start, end = float(timestamps.min()), float(timestamps.max())
-        cut = end - recent_share * max(end - start, 1.0)
-        recent = np.bincount(item_idx[timestamps >= cut], minlength=n_items).astype(np.float64)
+        recent = np.bincount(
+            item_idx[timestamps >= recent_cut(timestamps, recent_share)], minlength=n_items
+        ).astype(np.float64)
         overall_share = max(float(recent.sum()) / max(float(counts.sum()), 1.0), 1e-6)
-        trend = (recent + overall_share * 5.0) / ((counts + 5.0) * overall_share)
-    return np.log1p(counts).astype(np.float32), trend.astype(np.float32)
+    return np.log1p(counts).astype(np.float32), trend_of(recent, counts, overall_share)
+
+
+def recent_cut(timestamps: NDArray[np.int64], recent_share: float = 0.1) -> float:
+    """Start of the newest ``recent_share`` of the time span."""
+    start, end = float(timestamps.min()), float(timestamps.max())
+    return end - recent_share * max(end - start, 1.0)
+
+
+def trend_of(recent: NDArray[Any], counts: NDArray[Any], overall_share: float) -> NDArray[np.float32]:
+    """Smoothed ratio of an item's recent share of events to the overall recent share."""
+    trend = (recent + overall_share * 5.0) / ((counts + 5.0) * overall_share)
+    return np.asarray(trend, dtype=np.float32)
 
 
 @dataclass(frozen=True, eq=False)

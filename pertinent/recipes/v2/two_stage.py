@@ -21,8 +21,10 @@ the very next request reflects the last event, its context and the user's curren
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -45,6 +47,7 @@ from pertinent.recipes.user_personalization import (
     UserPersonalization,
 )
 from pertinent.recipes.v2.features import (
+    BASE_FEATURES,
     LAST_EVENT_TYPE,
     Generators,
     RequestState,
@@ -56,7 +59,9 @@ from pertinent.recipes.v2.generators import (
     cooccurrence_matrix,
     lift_table,
     popularity_and_trend,
+    recent_cut,
     transition_matrix,
+    trend_of,
 )
 from pertinent.recipes.v2.side import CodedColumn, InteractionSide
 
@@ -141,6 +146,7 @@ class TwoStageRecipe(Recipe):
     event_types_: tuple[str, ...]
     user_last_event_type_: NDArray[np.int32]
     user_last_event_value_: NDArray[np.float32]
+    user_last_time_: NDArray[np.float64]
     user_impressions_: sp.csr_matrix
     ranker_trees_: int
 
@@ -181,7 +187,7 @@ class TwoStageRecipe(Recipe):
         names: list[str] = []
         if len(users) >= MIN_QUERIES:
             reduced = data.select(keep)
-            gen = self._fit_generators(reduced, side.select(keep))
+            gen = self._fit_generators(reduced, side.select(keep), items_from=data)
             names = gen.feature_names()
             ranker, trees = self._train_ranker(gen, data, side, reduced, users, tails, rng)
         self.generators_ = self._fit_generators(data, side)
@@ -189,19 +195,28 @@ class TwoStageRecipe(Recipe):
         self.ranker_ = ranker
         self.ranker_trees_ = trees
         self.user_last_event_type_, self.user_last_event_value_ = _last_events(data, side)
+        has = data.user_counts > 0
+        self.user_last_time_ = np.full(data.n_users, np.nan, dtype=np.float64)
+        self.user_last_time_[has] = data.timestamps[data.user_indptr[1:][has] - 1]
         self.user_impressions_ = _user_impressions(data, side)
 
-    def _fit_generators(self, data: InteractionData, side: InteractionSide) -> Generators:
+    def _fit_generators(
+        self, data: InteractionData, side: InteractionSide, items_from: InteractionData | None = None
+    ) -> Generators:
+        """``items_from``: the data item-level statistics (popularity, trend, age) come from; the ranker's
+        training queries use the full data there, corrected per query for the user's own held-out events,
+        so an item is new or unpopular for a query exactly when it would be without that user."""
         base = UserPersonalization(random_state=self.random_state, ease_max_items=self.ease_max_items)
         base.fit(data, _base_params(self.params_))
         n = data.n_items
-        popularity, trend = popularity_and_trend(data.item_idx, data.timestamps, n)
-        end = float(data.timestamps.max()) if data.n_interactions else 0.0
+        stats = items_from or data
+        popularity, trend = popularity_and_trend(stats.item_idx, stats.timestamps, n)
+        end = float(stats.timestamps.max()) if stats.n_interactions else 0.0
         first = np.full(n, np.inf)
-        np.minimum.at(first, data.item_idx, data.timestamps.astype(np.float64))
+        np.minimum.at(first, stats.item_idx, stats.timestamps.astype(np.float64))
         created = np.where(np.isfinite(side.item_created), side.item_created, first)
-        created = np.where(np.isfinite(created), created, end)
-        age = np.maximum(end - created, 0.0) / 86400.0
+        created = np.where(np.isfinite(created), created, np.nan)
+        age = np.where(np.isfinite(created), end - created, 0.0)
         tokens = data.item_features
         gap = int(self.params_["transition_gap"])
         return Generators(
@@ -211,7 +226,8 @@ class TwoStageRecipe(Recipe):
             item_features=tokens,
             popularity=popularity,
             trend=trend,
-            item_age_days=age.astype(np.float32),
+            item_created=created.astype(np.float64),
+            end_time=end,
             popular_order=np.lexsort((np.arange(n), -popularity)).astype(np.int64),
             trending_order=np.lexsort((np.arange(n), -(trend * (popularity > np.log1p(2.0))))).astype(
                 np.int64
@@ -240,6 +256,7 @@ class TwoStageRecipe(Recipe):
         import lightgbm as lgb
 
         reduced_side = reduced.side
+        stats = _ItemStats.of(data)
         rows: list[NDArray[np.float32]] = []
         labels: list[NDArray[np.float32]] = []
         groups: list[int] = []
@@ -254,7 +271,10 @@ class TwoStageRecipe(Recipe):
             drop_context = rng.random() < 1.0 / 3.0
             context = {} if drop_context else {n: int(c.codes[t_lo]) for n, c in side.context.items()}
             state = _training_state(reduced, reduced_side, user, lo, hi, context, side)
+            when = float(reduced.timestamps[hi - 1]) if hi > lo else float(data.timestamps[t_lo])
+            state = dataclasses.replace(state, time=when)
             scored = candidate_features(gen, state)
+            stats.without_own_events(scored, t_lo, t_hi)
             label = np.isin(scored.candidates, targets).astype(np.float32)
             if not label.any():
                 continue
@@ -322,6 +342,7 @@ class TwoStageRecipe(Recipe):
         impressions: Sequence[int] = (),
         last_event_type: str | None = None,
         last_event_value: float | None = None,
+        request_time: float | None = None,
     ) -> RequestState:
         """Encode a request: context values override the user's metadata of the same column."""
         self._check_fitted()
@@ -341,6 +362,7 @@ class TwoStageRecipe(Recipe):
             if value is not None:
                 user_codes[name] = col.code_of(value)
         shown = list(impressions)
+        when = float("nan")
         event_type = -1
         event_value = float("nan")
         if 0 <= user_index < self.user_impressions_.shape[0]:
@@ -348,6 +370,7 @@ class TwoStageRecipe(Recipe):
             shown += np.repeat(
                 self.user_impressions_.indices[lo:hi], self.user_impressions_.data[lo:hi].astype(np.int64)
             ).tolist()
+            when = float(self.user_last_time_[user_index])
             event_type = int(self.user_last_event_type_[user_index])
             event_value = float(self.user_last_event_value_[user_index])
         if last_event_type is not None:
@@ -362,6 +385,7 @@ class TwoStageRecipe(Recipe):
             user_codes=user_codes,
             last_event_type=event_type,
             last_event_value=event_value,
+            time=when if request_time is None else float(request_time),
         )
 
     @property
@@ -521,7 +545,7 @@ class TwoStageRecipe(Recipe):
         for key in (
             "popularity",
             "trend",
-            "item_age_days",
+            "item_created",
             "popular_order",
             "trending_order",
             "newest_order",
@@ -533,6 +557,7 @@ class TwoStageRecipe(Recipe):
                 arrays[f"{kind}_meta_lift_{i}"] = table.by_metadata
         arrays["user_last_event_type"] = self.user_last_event_type_
         arrays["user_last_event_value"] = self.user_last_event_value_
+        arrays["user_last_time"] = self.user_last_time_
         if self.ranker_ is not None:
             text = self.ranker_.model_to_string().encode()
             arrays["ranker"] = np.frombuffer(text, dtype=np.uint8)
@@ -548,6 +573,7 @@ class TwoStageRecipe(Recipe):
             "feature_names": list(self.feature_names_),
             "ranker_trees": self.ranker_trees_,
             "has_item_features": gen.item_features is not None,
+            "end_time": gen.end_time,
         }
 
     def _restore(self, arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> None:
@@ -568,7 +594,8 @@ class TwoStageRecipe(Recipe):
             item_features=_csr_from("item_features", arrays) if meta["has_item_features"] else None,
             popularity=arrays["popularity"].astype(np.float32),
             trend=arrays["trend"].astype(np.float32),
-            item_age_days=arrays["item_age_days"].astype(np.float32),
+            item_created=arrays["item_created"].astype(np.float64),
+            end_time=float(meta["end_time"]),
             popular_order=arrays["popular_order"].astype(np.int64),
             trending_order=arrays["trending_order"].astype(np.int64),
             newest_order=arrays["newest_order"].astype(np.int64),
@@ -584,6 +611,7 @@ class TwoStageRecipe(Recipe):
         self.user_impressions_ = _csr_from("user_impressions", arrays)
         self.user_last_event_type_ = arrays["user_last_event_type"].astype(np.int32)
         self.user_last_event_value_ = arrays["user_last_event_value"].astype(np.float32)
+        self.user_last_time_ = arrays["user_last_time"].astype(np.float64)
         self.ranker_ = None
         if "ranker" in arrays:
             import lightgbm as lgb
@@ -623,6 +651,44 @@ class PersonalizedRankingV2(TwoStageRecipe):
 
 
 # ---------------------------------------------------------------------- helpers
+@dataclass(frozen=True)
+class _ItemStats:
+    """Full-data item statistics, to correct a training query's candidates for the user's own held-out
+    events: each query then sees item popularity, trend and newness as if its user had not acted."""
+
+    item_idx: NDArray[np.int32]
+    counts: NDArray[np.float64]
+    recent: NDArray[np.float64]
+    is_recent: NDArray[np.bool_]
+    share: float
+
+    @classmethod
+    def of(cls, data: InteractionData) -> _ItemStats:
+        n = data.n_items
+        counts = np.bincount(data.item_idx, minlength=n).astype(np.float64)
+        is_recent = (
+            data.timestamps >= recent_cut(data.timestamps) if data.n_interactions else np.zeros(0, dtype=bool)
+        )
+        recent = np.bincount(data.item_idx[is_recent], minlength=n).astype(np.float64)
+        share = max(float(recent.sum()) / max(float(counts.sum()), 1.0), 1e-6)
+        return cls(data.item_idx, counts, recent, is_recent, share)
+
+    def without_own_events(self, scored: Scored, lo: int, hi: int) -> None:
+        own = self.item_idx[lo:hi]
+        c = scored.candidates
+        own_counts = np.bincount(own, minlength=len(self.counts))[c]
+        touched = own_counts > 0
+        if not touched.any():
+            return
+        own_recent = np.bincount(own[self.is_recent[lo:hi]], minlength=len(self.counts))[c]
+        rows = np.flatnonzero(touched)
+        remaining = (self.counts[c] - own_counts)[touched]
+        recent = (self.recent[c] - own_recent)[touched]
+        scored.features[rows, BASE_FEATURES.index("popularity")] = np.log1p(remaining)
+        scored.features[rows, BASE_FEATURES.index("trend")] = trend_of(recent, remaining, self.share)
+        scored.features[rows[remaining == 0], BASE_FEATURES.index("item_age_days")] = 0.0
+
+
 def _base_params(params: Mapping[str, HyperParameterValue]) -> dict[str, HyperParameterValue]:
     """The v1 scorer's hyperparameters from the v2 ones."""
     shared = {hp.name for hp in UserPersonalization.hyperparameters}
