@@ -23,6 +23,7 @@ from pertinent.api.observability import RequestTelemetry, metrics_route
 from pertinent.api.rest_json import RestJsonService
 from pertinent.api.search_routes import search_routes
 from pertinent.api.service_model import ServiceCodec, load_service_model
+from pertinent.api.surfaces import HANDLERS as SURFACE_HANDLERS
 from pertinent.config import Settings
 from pertinent.console import console_routes, root_redirect
 from pertinent.control import OPERATIONS, Context
@@ -114,7 +115,10 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
             store.close()
 
     app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(RequestGuard, settings=settings, keys=keys)]
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(RequestGuard, settings=settings, keys=keys)],
+        exception_handlers=dict(SURFACE_HANDLERS),
     )
     control_names = load_service_model("personalize").operation_names
     app.add_middleware(RequestTelemetry, telemetry=ctx.telemetry, control_operations=control_names)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ from starlette.routing import Route
 from pertinent.errors import PersonalizeError
 from pertinent.search.errors import SearchRequestError
 from pertinent.search.service import SearchService
+
+log = logging.getLogger(__name__)
 
 
 async def _body(request: Request) -> Any:
@@ -43,6 +46,10 @@ def _guard(call: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awa
                 status=404 if exc.http_status == 404 else 400,
             )
             return JSONResponse(error.to_dict(), status_code=error.status)
+        except Exception as exc:  # a bug: still OpenSearch's error body, never a bare 500 page
+            log.error("search request failed", exc_info=exc)
+            error = SearchRequestError("exception", f"internal error: {type(exc).__name__}", status=500)
+            return JSONResponse(error.to_dict(), status_code=500)
 
     return endpoint
 

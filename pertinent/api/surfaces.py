@@ -11,6 +11,7 @@ each refusal must still look like the surface's ordinary errors so clients parse
 
 from __future__ import annotations
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 from pertinent.api.errors import AMZ_JSON, json_response
@@ -63,3 +64,35 @@ def error_response(surface: str, code: str, message: str, status: int) -> Respon
         status=status,
         headers={"x-amzn-ErrorType": code},
     )
+
+
+async def not_routed(request: Request, exc: Exception) -> Response:
+    """404 (no route) and 405 (wrong method) in the surface's own format, not Starlette's plain text."""
+    status = int(getattr(exc, "status_code", 404))
+    path, method = request.url.path, request.method
+    surface = surface_of(path, method)
+    if surface == SEARCH:
+        kind = "index_not_found_exception" if status == 404 else "illegal_argument_exception"
+        reason = f"no handler found for uri [{path[:200]}] and method [{method}]"
+        error = SearchRequestError(kind, reason, status=status)
+        return json_response(error.to_dict(), "application/json", status=status)
+    code = "UnknownOperationException" if status == 404 else "InvalidInputException"
+    message = (
+        f"No operation at {method} {path[:200]}."
+        if status == 404
+        else f"{method} is not allowed on {path[:200]}."
+    )
+    return error_response(surface, code, message, status)
+
+
+async def internal(request: Request, exc: Exception) -> Response:
+    """An unexpected error anywhere: InternalFailure in the surface's format (the traceback is logged)."""
+    surface = surface_of(request.url.path, request.method)
+    if surface == SEARCH:
+        error = SearchRequestError("exception", f"internal error: {type(exc).__name__}", status=500)
+        return json_response(error.to_dict(), "application/json", status=500)
+    return error_response(surface, "InternalFailure", f"Internal error: {type(exc).__name__}", 500)
+
+
+#: Starlette's exception_handlers for the app
+HANDLERS = {404: not_routed, 405: not_routed, 500: internal}

@@ -702,10 +702,20 @@ def _optional_number(value: Any, where: str) -> float | None:
     return number
 
 
+#: the latest instant an ISO-8601 timestamp (and botocore) can express, 9999-12-31T23:59:59Z
+MAX_EPOCH_SECONDS = 253_402_300_799
+
+
 def _epoch_seconds(value: Any, where: str) -> float:
+    """Unix seconds (Personalize's TIMESTAMP is epoch seconds), from 1970 to the end of year 9999."""
     seconds = _optional_number(value, where)
     if seconds is None:
         raise InvalidInputException(f"{where} is required.")
+    if not 0 <= seconds <= MAX_EPOCH_SECONDS:
+        raise InvalidInputException(
+            f"{where} must be a Unix time in seconds between 0 and {MAX_EPOCH_SECONDS} (9999-12-31), "
+            f"not {value!r:.40}."
+        )
     return seconds
 
 
