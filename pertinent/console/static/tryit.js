@@ -38,7 +38,16 @@
     return query;
   }
 
+  function csrfToken() {
+    // under --credentials the server sets this (SameSite=Strict) cookie at sign-in; writes must echo it
+    const match = document.cookie.match(/(?:^|;\s*)pertinent_csrf=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
   async function call(url, options) {
+    if (options && options.method && options.method !== "GET") {
+      options.headers = Object.assign({}, options.headers, { "X-CSRF-Token": csrfToken() });
+    }
     const response = await fetch(url, options);
     let data = null;
     try { data = await response.json(); } catch (err) { data = null; }

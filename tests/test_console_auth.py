@@ -1,0 +1,177 @@
+"""The console under --credentials: sign-in with an access key, session and CSRF cookies, CSP and framing
+headers, account isolation; and the Host check against DNS rebinding (docs/security.md)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from pertinent.config import load_settings
+from pertinent.credentials import AccessKey, create_key
+from tests.conftest import LiveServer, start_server
+from tests.test_console import CHROMIUM as CHROMIUM_PATH
+from tests.test_console import CHROMIUM_ARGS, _require_browser
+
+
+@dataclass
+class Env:
+    live: LiveServer
+    a: AccessKey
+    b: AccessKey
+    group_b: str
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    tmp = tmp_path_factory.mktemp("console-auth")
+    a, b = create_key(tmp / "keys.csv", "111111111111"), create_key(tmp / "keys.csv", "222222222222")
+    live, stop = start_server(
+        load_settings(data_dir=tmp / "data", worker_poll_seconds=0.05, credentials=str(tmp / "keys.csv"))
+    )
+    groups = []
+    for key, name in ((a, "alpha-group"), (b, "beta-group")):
+        client = boto3.client(
+            "personalize",
+            endpoint_url=live.url,
+            region_name="us-east-1",
+            aws_access_key_id=key.access_key_id,
+            aws_secret_access_key=key.secret_access_key,
+            config=Config(retries={"max_attempts": 1}),
+        )
+        groups.append(client.create_dataset_group(name=name)["datasetGroupArn"])
+    yield Env(live, a, b, groups[1])
+    stop()
+
+
+def request(
+    env: Env, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    parts = urlsplit(env.live.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def sign_in(env: Env, key: AccessKey, secret: str | None = None, origin: str | None = None) -> Any:
+    form = urlencode(
+        {"access_key_id": key.access_key_id, "secret_access_key": secret or key.secret_access_key}
+    ).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if origin:
+        headers["Origin"] = origin
+    return request(env, "POST", "/console/sign-in", form, headers)
+
+
+def cookies_of(headers: http.client.HTTPMessage) -> tuple[SimpleCookie, list[str]]:
+    raw = headers.get_all("set-cookie") or []
+    jar: SimpleCookie = SimpleCookie()
+    for line in raw:
+        jar.load(line)
+    return jar, raw
+
+
+def test_sign_in_sets_strict_http_only_session_and_csrf_cookies(env: Env) -> None:
+    status, headers, _ = request(env, "GET", "/console/")
+    assert status == 303 and headers["location"] == "/console/sign-in"
+    status, headers, page = request(env, "GET", "/console/sign-in")
+    assert status == 200 and b'name="secret_access_key"' in page
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+
+    status, _, page = sign_in(env, env.a, secret="wrong" * 8)
+    assert status == 403 and b"Unknown key or wrong secret" in page
+    status, headers, _ = sign_in(env, env.a, origin="https://evil.example")
+    assert status == 403 and not headers.get_all("set-cookie")
+
+    status, headers, _ = sign_in(env, env.a)
+    assert status == 303 and headers["location"] == "/console"
+    jar, raw = cookies_of(headers)
+    session_line = next(line for line in raw if line.startswith("pertinent_session="))
+    assert "HttpOnly" in session_line and "SameSite=strict" in session_line.replace("Strict", "strict")
+    csrf_line = next(line for line in raw if line.startswith("pertinent_csrf="))
+    assert "SameSite=strict" in csrf_line.replace("Strict", "strict") and "HttpOnly" not in csrf_line
+    cookie = (
+        f"pertinent_session={jar['pertinent_session'].value}; pertinent_csrf={jar['pertinent_csrf'].value}"
+    )
+
+    status, headers, page = request(env, "GET", "/console/", headers={"Cookie": cookie})
+    assert status == 200 and b"alpha-group" in page and b"beta-group" not in page
+    assert headers["x-frame-options"] == "DENY" and "content-security-policy" in headers
+    status, _, answer = request(
+        env, "GET", f"/console/api/status?arn={env.group_b}", headers={"Cookie": cookie}
+    )
+    assert status == 404 and json.loads(answer)["error"]["code"] == "ResourceNotFoundException"
+
+    event = json.dumps({"user_id": "u", "item_id": "i", "event_type": "click"}).encode()
+    path = "/console/api/campaigns/none/events"
+    base = {"Cookie": cookie, "Content-Type": "application/json"}
+    status, _, answer = request(env, "POST", path, event, base)
+    assert status == 403 and "CSRF" in json.loads(answer)["error"]["message"]
+    status, _, answer = request(env, "POST", path, event, {**base, "X-CSRF-Token": "0" * 64})
+    assert status == 403
+    token = jar["pertinent_csrf"].value
+    status, _, answer = request(env, "POST", path, event, {**base, "X-CSRF-Token": token})
+    assert status == 404  # past the guard: the campaign does not exist in this account
+
+    forged = cookie.replace(jar["pertinent_session"].value, jar["pertinent_session"].value[:-4] + "0000")
+    status, headers, _ = request(env, "GET", "/console/", headers={"Cookie": forged})
+    assert status == 303 and headers["location"] == "/console/sign-in"
+    status, _, answer = request(env, "GET", "/console/api/status?arn=x")
+    assert status == 403
+
+
+def test_a_rebound_host_name_is_refused_on_every_surface(env: Env) -> None:
+    for method, path in (
+        ("GET", "/console/sign-in"),
+        ("POST", "/"),
+        ("POST", "/events"),
+        ("GET", "/healthz"),
+    ):
+        status, headers, body = request(env, method, path, b"{}", {"Host": "attacker.example:8080"})
+        assert status == 403, (path, body)
+        assert headers["x-amzn-errortype"] == "AccessDeniedException"
+    status, _, _ = request(env, "GET", "/healthz", headers={"Host": "localhost:1234"})
+    assert status == 200
+
+
+def test_sign_in_in_a_real_browser_under_the_content_security_policy(env: Env, tmp_path: Path) -> None:
+    sync_api = _require_browser()
+    assert CHROMIUM_PATH.exists()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(f"{env.live.url}/console/")
+            assert page.url.endswith("/console/sign-in")
+            page.fill("input[name=access_key_id]", env.a.access_key_id)
+            page.fill("input[name=secret_access_key]", env.a.secret_access_key)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/console/")
+            assert "alpha-group" in page.content() and "beta-group" not in page.content()
+            cookies = {c["name"]: c for c in page.context.cookies()}
+            assert (
+                cookies["pertinent_session"]["httpOnly"]
+                and cookies["pertinent_session"]["sameSite"] == "Strict"
+            )
+            assert page.evaluate("document.cookie").count("pertinent_session") == 0  # not readable by scripts
+            assert not problems, problems
+        finally:
+            browser.close()
