@@ -7,6 +7,7 @@ arguments, and returns the response's members as a snake_case dict. The API laye
 from __future__ import annotations
 
 from pertinent.control import (
+    algorithms,
     batch_jobs,
     campaigns,
     data_deletion,
@@ -40,6 +41,7 @@ OPERATIONS: dict[str, Operation] = {
     **batch_jobs.OPERATIONS,
     **data_deletion.OPERATIONS,
     **metric_attributions.OPERATIONS,
+    **algorithms.OPERATIONS,
 }
 
 __all__ = ["OPERATIONS", "Context", "Operation"]

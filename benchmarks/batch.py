@@ -1,0 +1,203 @@
+"""Batch inference speed: users/s of one batch inference job beside a loop of GetRecommendations over HTTP.
+
+Starts `pertinent serve` in its own process, trains aws-user-personalization on ml-latest-small and on a
+generated set (200,000 users by default), then for each:
+
+* **HTTP loop (baseline)**: one boto3 client calls GetRecommendations for ``--loop-users`` users, one after
+  another, as a script that fills an email list would;
+* **batch job**: CreateBatchInferenceJob over every user of the set (a JSON Lines file), polled until ACTIVE.
+
+Both run against the same server and the same solution version (the loop through a campaign on it), with
+the same numResults. Prints users/s (wall), the server's CPU ms per user (from /proc, so the client's own
+cost is not counted for the loop), and the ratios batch / loop:
+
+    python benchmarks/batch.py [--users 200000] [--items 5000] [--per-user 15] [--loop-users 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from serving import generated_csv, movielens_csv, wait
+
+from pertinent.api.background import free_port
+
+ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
+SCHEMA = json.dumps(
+    {
+        "type": "record",
+        "name": "Interactions",
+        "namespace": "com.amazonaws.personalize.schema",
+        "fields": [
+            {"name": "USER_ID", "type": "string"},
+            {"name": "ITEM_ID", "type": "string"},
+            {"name": "TIMESTAMP", "type": "long"},
+            {"name": "EVENT_TYPE", "type": "string"},
+        ],
+        "version": "1.0",
+    }
+)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its waited-for children, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def setup(client: Any, name: str, csv_path: Path) -> tuple[str, str]:
+    group = client.create_dataset_group(name=name)["datasetGroupArn"]
+    wait(lambda: client.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
+    schema = client.create_schema(name=f"{name}-schema", schema=SCHEMA)["schemaArn"]
+    dataset = client.create_dataset(
+        name=name, schemaArn=schema, datasetGroupArn=group, datasetType="Interactions"
+    )["datasetArn"]
+    wait(lambda: client.describe_dataset(datasetArn=dataset)["dataset"])
+    job = client.create_dataset_import_job(
+        jobName=name, datasetArn=dataset, dataSource={"dataLocation": str(csv_path)}
+    )["datasetImportJobArn"]
+    wait(lambda: client.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"])
+    solution = client.create_solution(
+        name=name,
+        datasetGroupArn=group,
+        recipeArn="arn:aws:personalize:::recipe/aws-user-personalization",
+        performAutoTraining=False,
+    )["solutionArn"]
+    wait(lambda: client.describe_solution(solutionArn=solution)["solution"])
+    version = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    wait(lambda: client.describe_solution_version(solutionVersionArn=version)["solutionVersion"])
+    campaign = client.create_campaign(name=name, solutionVersionArn=version)["campaignArn"]
+    wait(lambda: client.describe_campaign(campaignArn=campaign)["campaign"])
+    return version, campaign
+
+
+def measure(
+    client: Any,
+    runtime: Any,
+    pid: int,
+    folder: Path,
+    name: str,
+    version: str,
+    campaign: str,
+    users: list[str],
+    loop_users: int,
+) -> dict[str, float]:
+    sample = users[:: max(1, len(users) // loop_users)][:loop_users]
+    runtime.get_recommendations(campaignArn=campaign, userId=sample[0])  # load the model first
+    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+    for user in sample:
+        runtime.get_recommendations(campaignArn=campaign, userId=user, numResults=25)
+    loop_wall, loop_cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
+
+    source = folder / f"{name}-in"
+    source.mkdir()
+    (source / "users.json").write_text("".join(json.dumps({"userId": u}) + "\n" for u in users))
+    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+    arn = client.create_batch_inference_job(
+        jobName=f"{name}-batch",
+        solutionVersionArn=version,
+        numResults=25,
+        jobInput={"s3DataSource": {"path": str(source) + "/"}},
+        jobOutput={"s3DataDestination": {"path": str(folder / f"{name}-out") + "/"}},
+        roleArn=ROLE,
+    )["batchInferenceJobArn"]
+    wait(lambda: client.describe_batch_inference_job(batchInferenceJobArn=arn)["batchInferenceJob"])
+    batch_wall, batch_cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
+    lines = (folder / f"{name}-out" / "users.json.out").read_text().count("\n")
+    assert lines == len(users), (lines, len(users))
+    return {
+        "loop_users": len(sample),
+        "loop_rate": len(sample) / loop_wall,
+        "loop_cpu_ms": 1000 * loop_cpu / len(sample),
+        "batch_users": len(users),
+        "batch_rate": len(users) / batch_wall,
+        "batch_cpu_ms": 1000 * batch_cpu / len(users),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=200_000, help="users of the generated set")
+    parser.add_argument("--items", type=int, default=5_000, help="items of the generated set")
+    parser.add_argument("--per-user", type=int, default=15, help="interactions per generated user")
+    parser.add_argument("--loop-users", type=int, default=1000, help="users asked one by one over HTTP")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="pertinent-batch-bench-"))
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pertinent",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(folder / "data"),
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ},
+    )
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        kw: dict[str, Any] = dict(
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="a",
+            aws_secret_access_key="b",
+            config=Config(retries={"max_attempts": 1}, read_timeout=600),
+        )
+        client, runtime = boto3.client("personalize", **kw), boto3.client("personalize-runtime", **kw)
+        sets = [("ml-latest-small", *movielens_csv(folder))]
+        sets.append(
+            (f"generated {args.users:,} users", *generated_csv(folder, args.items, args.users, args.per_user))
+        )
+        rows = []
+        for n, (label, path, users) in enumerate(sets):
+            version, campaign = setup(client, f"set{n}", path)
+            result = measure(
+                client, runtime, server.pid, folder, f"set{n}", version, campaign, users, args.loop_users
+            )
+            rows.append((label, result))
+            print(f"{label}: {result}", flush=True)
+        print(f"\n{os.cpu_count()} CPUs shared by server and client; numResults 25\n")
+        print(
+            "| set | HTTP loop users/s | batch users/s | × users/s | loop server CPU ms/user | "
+            "batch CPU ms/user | × CPU |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for label, r in rows:
+            print(
+                f"| {label} ({r['batch_users']:,} in the job, {r['loop_users']:,} in the loop) | "
+                f"{r['loop_rate']:,.0f} | {r['batch_rate']:,.0f} | {r['batch_rate'] / r['loop_rate']:.1f} | "
+                f"{r['loop_cpu_ms']:.2f} | {r['batch_cpu_ms']:.3f} | {r['loop_cpu_ms'] / r['batch_cpu_ms']:.1f} |"
+            )
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
