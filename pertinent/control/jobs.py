@@ -11,6 +11,7 @@ from typing import Any
 
 from pertinent.caller import Caller, acting_as
 from pertinent.control import metric_attributions, recommenders
+from pertinent.control import auto_training, recommenders
 from pertinent.control.common import Record, set_status
 from pertinent.control.context import Context
 from pertinent.control.training_process import run_training_process
@@ -59,6 +60,7 @@ class JobRunner:
         self.periodic_tasks: list[Callable[[], object]] = [
             lambda: recommenders.queue_due_retraining(ctx),
             lambda: metric_attributions.report_due(ctx),
+            lambda: auto_training.queue_due_auto_training(ctx),
         ]
         self._periodic_lock = threading.Lock()
         self._periodic_last = 0.0
@@ -313,6 +315,7 @@ class JobRunner:
         if result.get("tuned_params"):
             changes["tuned_hpo_params"] = {"algorithm_hyper_parameters": result["tuned_params"]}
         set_status(self.ctx, arn, ACTIVE, **changes)
+        auto_training.follow_latest(self.ctx, {**version, "solution_version_arn": arn})
 
     # -- start-up -----------------------------------------------------------------------------------
     def fail_orphans(self) -> list[str]:

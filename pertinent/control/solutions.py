@@ -7,6 +7,7 @@ import shutil
 from typing import Any
 
 from pertinent import arns
+from pertinent.control.auto_training import check_solution_config
 from pertinent.control.common import (
     Operation,
     Record,
@@ -68,6 +69,7 @@ def create_solution(
         raise InvalidInputException(
             f"{recipe_arn} is a domain recipe; use it with CreateRecommender, not CreateSolution."
         )
+    check_solution_config(solution_config)
     if perform_incremental_update and recipe.name != "aws-semantic-similarity":
         raise InvalidInputException("performIncrementalUpdate is only supported for aws-semantic-similarity.")
     arn = ctx.arn(SOLUTION, name)
@@ -129,6 +131,7 @@ def update_solution(
     if perform_incremental_update is not None:
         changes["perform_incremental_update"] = perform_incremental_update
     if solution_update_config:
+        check_solution_config(solution_update_config)
         config = dict(solution.get("solution_config") or {})
         config.update({k: v for k, v in solution_update_config.items() if v is not None})
         changes["solution_config"] = config
@@ -176,7 +179,10 @@ def create_solution_version(
     name: str | None = None,
     training_mode: str | None = None,
     tags: list[Record] | None = None,
+    *,
+    training_type: str = "MANUAL",
 ) -> Record:
+    """``training_type`` AUTOMATIC is for the auto-training schedule (not a member of the request)."""
     solution = require_active(ctx, SOLUTION, solution_arn)
     mode = training_mode or "FULL"
     recipe_name = arns.parse(solution["recipe_arn"]).path
@@ -213,7 +219,7 @@ def create_solution_version(
         name=name,
         solution_version_arn=arn,
         training_mode=mode,
-        training_type="MANUAL",
+        training_type=training_type,
         tags=tags_to_dict(tags),
     )
     record.update({k: v for k, v in copied.items() if v is not None})
