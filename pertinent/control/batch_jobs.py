@@ -184,6 +184,12 @@ def create_batch_segment_job(
     n = _check_count(num_results, DEFAULT_SEGMENT_USERS, MAX_SEGMENT_USERS, "users")
     _check_filter(ctx, filter_arn, version["dataset_group_arn"])
     _check_locations(ctx, job_input, job_output)
+    if filter_arn:
+        from pertinent.filters.evaluate import compile_user_filter
+        from pertinent.filters.parser import parse_filter
+
+        compile_user_filter(parse_filter(require(ctx, "filter", filter_arn)["filter_expression"]))
+    _check_locations(job_input, job_output)
     _limit(ctx, "batch-segment")
     arn = ctx.arn(SEGMENT, job_name)
     record = new_record(
@@ -289,5 +295,17 @@ def run_batch_inference_job(ctx: Context, arn: str, recommender: Any) -> None:
         )
         batch = BatchInference(ctx, recommender, loaded, int(job["num_results"]), job.get("filter_arn"))
         return batch.run
+
+    _run(ctx, arn, build)
+
+
+def run_batch_segment_job(ctx: Context, arn: str, recommender: Any) -> None:
+    """The worker's handler for ``batch-segment`` jobs."""
+    from pertinent.serving.segments import BatchSegments
+
+    def build(job: Record) -> FileRunner:
+        loaded = recommender.campaigns.for_version(job["solution_version_arn"], {"campaign_config": {}})
+        segments = BatchSegments(ctx, recommender, loaded, int(job["num_results"]), job.get("filter_arn"))
+        return segments.run
 
     _run(ctx, arn, build)

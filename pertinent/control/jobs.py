@@ -111,6 +111,7 @@ class JobRunner:
             "batch-inference": lambda arn: batch_jobs.run_batch_inference_job(
                 self.ctx, arn, self.recommender()
             ),
+            "batch-segment": lambda arn: batch_jobs.run_batch_segment_job(self.ctx, arn, self.recommender()),
             data_deletion.JOB: lambda arn: data_deletion.run_data_deletion_job(self, arn),
         }
 

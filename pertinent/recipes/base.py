@@ -53,7 +53,7 @@ __all__ = [
 
 HyperParameterValue: TypeAlias = int | float | str
 RecipeType: TypeAlias = Literal[
-    "USER_PERSONALIZATION", "PERSONALIZED_RANKING", "RELATED_ITEMS", "POPULAR_ITEMS"
+    "USER_PERSONALIZATION", "PERSONALIZED_RANKING", "RELATED_ITEMS", "POPULAR_ITEMS", "USER_SEGMENTATION"
 ]
 IdArray: TypeAlias = NDArray[np.int64]
 ScoreArray: TypeAlias = NDArray[np.float32]

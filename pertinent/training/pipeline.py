@@ -229,6 +229,8 @@ def train_solution_version(
     check_minimum_data(data, event_type)
     report(0.1, f"{data.n_interactions} interactions from {data.n_users} users on {data.n_items} items")
 
+    if recipe_cls.recipe_type == "USER_SEGMENTATION":
+        return _train_segments(recipe_cls, new_recipe, data, items, fixed, artifact_dir, report, started)
     split = holdout_split(data, random_state=random_state)
     params: dict[str, HyperParameterValue] = dict(fixed)
     n_trials = 0
@@ -279,6 +281,63 @@ def train_solution_version(
         algorithm=final.algorithm,
         training_seconds=seconds,
         hpo_trials=n_trials,
+    )
+
+
+def _train_segments(
+    recipe_cls: type[Recipe],
+    new_recipe: Callable[[], Recipe],
+    data: InteractionData,
+    items: pa.Table | None,
+    params: dict[str, HyperParameterValue],
+    artifact_dir: Path,
+    report: Progress,
+    started: float,
+) -> TrainingResult:
+    """USER_SEGMENTATION recipes: per-user 80/20 split, ``hit`` / ``recall`` metrics, refit, artifact."""
+    from pertinent.recipes.user_personalization import UserPersonalization
+    from pertinent.training.segment_metrics import per_user_split, segment_metrics
+
+    report(0.6, "Training on each user's oldest 80 % and scoring segments for the newest 20 %")
+    train, test = per_user_split(data)
+    try:
+        model = new_recipe().fit(train, params)
+    except (InvalidHyperParameterError, ValueError) as exc:
+        raise TrainingFailure(str(exc)) from None
+    assert isinstance(model, UserPersonalization)
+    metrics = segment_metrics(model, data, test)
+    report(0.8, "Training on all interactions")
+    final = new_recipe().fit(data, params)
+    tuned = recipe_cls.params_to_wire(params)
+    seconds = time.perf_counter() - started
+    _write_artifact(
+        artifact_dir,
+        final,
+        data,
+        items,
+        manifest={
+            "format_version": ARTIFACT_FORMAT_VERSION,
+            "recipe": recipe_cls.name,
+            "algorithm": final.algorithm,
+            "params": tuned,
+            "metrics": metrics,
+            "n_users": data.n_users,
+            "n_items": data.n_items,
+            "n_interactions": data.n_interactions,
+            "hpo_trials": 0,
+            "training_seconds": round(seconds, 3),
+        },
+    )
+    report(1.0, "Done")
+    return TrainingResult(
+        metrics=metrics,
+        tuned_params=tuned,
+        artifact_dir=artifact_dir,
+        n_users=data.n_users,
+        n_items=data.n_items,
+        n_interactions=data.n_interactions,
+        algorithm=final.algorithm,
+        training_seconds=seconds,
     )
 
 
