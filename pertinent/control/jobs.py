@@ -12,6 +12,7 @@ from typing import Any
 from pertinent.caller import Caller, acting_as
 from pertinent.control import metric_attributions, recommenders
 from pertinent.control import auto_training, recommenders
+from pertinent.control import auto_training, metric_attributions, recommenders
 from pertinent.control.common import Record, set_status
 from pertinent.control.context import Context
 from pertinent.control.training_process import run_training_process
