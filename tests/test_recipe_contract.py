@@ -51,6 +51,8 @@ def test_registry_names_match_classes() -> None:
         "aws-personalized-ranking-v2",
         "aws-similar-items",
         "aws-sims",
+        "aws-item-affinity",
+        "aws-item-attribute-affinity",
     }
     assert set(RECIPE_CLASSES) == expected
     for name, cls in RECIPE_CLASSES.items():

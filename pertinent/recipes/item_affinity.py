@@ -27,7 +27,6 @@ class ItemAffinity(UserPersonalization):
 
     name: ClassVar[str] = "aws-item-affinity"
     recipe_type: ClassVar[RecipeType] = "USER_SEGMENTATION"
-    softmax_scores: ClassVar[bool] = False
 
 
 class ItemAttributeAffinity(UserPersonalization):
@@ -35,7 +34,6 @@ class ItemAttributeAffinity(UserPersonalization):
 
     name: ClassVar[str] = "aws-item-attribute-affinity"
     recipe_type: ClassVar[RecipeType] = "USER_SEGMENTATION"
-    softmax_scores: ClassVar[bool] = False
 
 
 def user_affinities(
