@@ -291,7 +291,10 @@ def run_batch_inference_job(ctx: Context, arn: str, recommender: Any) -> None:
         config = job.get("batch_inference_job_config") or {}
         loaded = recommender.campaigns.for_version(
             job["solution_version_arn"],
-            {"campaign_config": {"item_exploration_config": config.get("item_exploration_config") or {}}},
+            {
+                "campaign_arn": arn,  # the source of its recommendation ids
+                "campaign_config": {"item_exploration_config": config.get("item_exploration_config") or {}},
+            },
         )
         batch = BatchInference(ctx, recommender, loaded, int(job["num_results"]), job.get("filter_arn"))
         return batch.run
@@ -304,7 +307,9 @@ def run_batch_segment_job(ctx: Context, arn: str, recommender: Any) -> None:
     from pertinent.serving.segments import BatchSegments
 
     def build(job: Record) -> FileRunner:
-        loaded = recommender.campaigns.for_version(job["solution_version_arn"], {"campaign_config": {}})
+        loaded = recommender.campaigns.for_version(
+            job["solution_version_arn"], {"campaign_arn": arn, "campaign_config": {}}
+        )
         segments = BatchSegments(ctx, recommender, loaded, int(job["num_results"]), job.get("filter_arn"))
         return segments.run
 

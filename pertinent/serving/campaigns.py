@@ -97,7 +97,7 @@ class CampaignCache:
         recipe_name = arns.parse(version["recipe_arn"]).path
         recipe = ALL_RECIPES[version["recipe_arn"]]
         return LoadedCampaign(
-            campaign or {},
+            campaign or {"campaign_arn": version_arn},
             version_arn,
             model,
             recipe_name,
