@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from pertinent.caller import Caller, acting_as
 from pertinent.control.common import Record
 from pertinent.control.context import Context
 from pertinent.errors import InvalidInputException, PersonalizeError
@@ -95,12 +96,13 @@ def queue_due_auto_training(ctx: Context) -> list[str]:
         if not claimed or skip:
             continue
         try:
-            arn = create_solution_version(
-                ctx,
-                solution_arn=solution["solution_arn"],
-                training_type="AUTOMATIC",
-                training_mode="AUTOTRAIN",
-            )["solution_version_arn"]
+            with acting_as(Caller.owner_of(solution["solution_arn"])):  # the version is the owner's
+                arn = create_solution_version(
+                    ctx,
+                    solution_arn=solution["solution_arn"],
+                    training_type="AUTOMATIC",
+                    training_mode="AUTOTRAIN",
+                )["solution_version_arn"]
         except PersonalizeError:
             continue
         created.append(arn)

@@ -189,7 +189,6 @@ def create_batch_segment_job(
         from pertinent.filters.parser import parse_filter
 
         compile_user_filter(parse_filter(require(ctx, "filter", filter_arn)["filter_expression"]))
-    _check_locations(job_input, job_output)
     _limit(ctx, "batch-segment")
     arn = ctx.arn(SEGMENT, job_name)
     record = new_record(

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from pertinent.caller import Caller, acting_as
-from pertinent.control import metric_attributions, recommenders
-from pertinent.control import auto_training, recommenders
 from pertinent.control import auto_training, metric_attributions, recommenders
 from pertinent.control.common import Record, set_status
 from pertinent.control.context import Context

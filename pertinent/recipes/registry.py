@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pertinent.recipes.base import Recipe, read_recipe_name
-from pertinent.recipes.personalized_ranking import PersonalizedRanking
 from pertinent.recipes.item_affinity import ItemAffinity, ItemAttributeAffinity
-from pertinent.recipes.personalized_ranking import PersonalizedRanking, PersonalizedRankingV2
+from pertinent.recipes.personalized_ranking import PersonalizedRanking
 from pertinent.recipes.popularity_count import PopularityCount
 from pertinent.recipes.similar_items import SimilarItems, Sims
 from pertinent.recipes.trending_now import TrendingNow
