@@ -307,3 +307,45 @@ def test_bind_safety() -> None:
     assert bind_refusal(load_settings(host="0.0.0.0", credentials="keys.csv")) is None
     result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--port", "1"])
     assert result.exit_code == 2 and "refusing to listen on 0.0.0.0" in result.output
+
+
+def test_serve_names_a_broken_credentials_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.csv"
+    result = CliRunner().invoke(
+        main, ["serve", "--credentials", str(missing), "--data-dir", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 1 and "cannot read the credentials file" in result.output
+    broken = tmp_path / "broken.csv"
+    broken.write_text("access_key_id,secret_access_key,account_id\nAKIAAAAAAAAAAAAAAAAA,short,111111111111\n")
+    result = CliRunner().invoke(
+        main, ["serve", "--credentials", str(broken), "--data-dir", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 1 and "line 2: secret_access_key is shorter" in result.output
+    assert "short" not in result.output.replace("shorter", "")
+
+
+def test_opensearch_py_signs_the_search_api_with_a_listed_key(accounts: Accounts) -> None:
+    from opensearchpy import AWSV4SignerAuth, OpenSearch, RequestsHttpConnection
+    from opensearchpy.exceptions import AuthorizationException, NotFoundError
+
+    def cluster(key: AccessKey) -> OpenSearch:
+        port = int(accounts.live.url.rsplit(":", 1)[1])
+        auth = AWSV4SignerAuth(Credentials(key.access_key_id, key.secret_access_key), "us-east-1", "es")
+        return OpenSearch(
+            hosts=[{"host": "127.0.0.1", "port": port, "url_prefix": "search"}],
+            http_auth=auth,
+            connection_class=RequestsHttpConnection,
+            use_ssl=False,
+        )
+
+    # signed by the owner: past authentication, the group has no Items dataset to search
+    with pytest.raises(NotFoundError) as found:
+        cluster(accounts.a).search(index="movies", body={"query": {"match_all": {}}})
+    assert "no Items dataset" in str(found.value.info)
+    # another account does not see the index at all; an unknown key is refused
+    with pytest.raises(NotFoundError) as missing:
+        cluster(accounts.b).search(index="movies", body={"query": {"match_all": {}}})
+    assert "no such index" in str(missing.value.info)
+    with pytest.raises(AuthorizationException) as refused:
+        cluster(AccessKey("AKIAUNKNOWNUNKNOWN00", "x" * 40, ACCOUNT_A)).search(index="movies", body={})
+    assert refused.value.info["error"]["type"] == "security_exception"

@@ -214,7 +214,8 @@ class RequestGuard:
         try:
             return sigv4.verify(incoming, self.keys)
         except sigv4.AuthError as exc:
-            return error_response(surface, exc.code, exc.message, exc.status)
+            # OpenSearch (Amazon OpenSearch Service) answers every authentication failure with 403
+            return error_response(surface, exc.code, exc.message, 403 if surface == SEARCH else exc.status)
 
     def _console_session(self, method: str, path: str, headers: list[tuple[str, str]]) -> Caller | Response:
         assert self.sessions is not None
