@@ -449,6 +449,8 @@ def test_every_page_fits_a_phone_screen(env: Env, phone: Shooter) -> None:
         "events": "/console/groups/movies/events",
         "search": "/console/groups/movies/search",
         "insights": "/console/groups/movies/insights",
+        "setup": "/console/groups/movies/setup",
+        "create": "/console/create",
         "error": "/console/campaigns/no-such-campaign",
     }
     phone.expect_http_errors = True  # the error page is a 404

@@ -18,6 +18,7 @@ from pertinent.console import (
     pages_insights,
     pages_search,
     pages_training,
+    pages_workflow,
     status_api,
     urls,
 )
@@ -47,7 +48,7 @@ def console_routes(ctx: Context, recommender: Recommender, ingest: EventIngest,
 
     routes: list[BaseRoute] = [Route("/console", to_console, methods=["GET"])]
     for family in (pages_groups, pages_training, pages_campaigns, pages_filters, pages_events, pages_search,
-                   pages_impact, pages_insights):
+                   pages_impact, pages_insights, pages_workflow):
         routes += family.routes(console)
     routes += status_api.routes(console)
     routes.append(Mount(urls.STATIC, StaticFiles(directory=STATIC_DIR), name="console-static"))
