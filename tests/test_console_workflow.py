@@ -56,16 +56,18 @@ def test_the_whole_workflow_from_the_console(empty_server: LiveServer, desk: Sho
         desk.shot(f"schema-suggested-{kind}")
         page.click(f"{step} button[type=submit]")
         page.wait_for_selector(f"{step} .wf-status.ok", timeout=LONG_MS)
-        desk.shot(f"imported-{kind}")
         page.wait_for_selector(f"{step} a[href$='/datasets/{kind}']", timeout=LONG_MS)  # reloaded: it exists
+        page.wait_for_load_state("load")
+        desk.shot(f"imported-{kind}")  # (never during the reload: a screenshot then can hang)
     assert "ACTIVE" in page.inner_text("#dataset-interactions")
 
     page.check(".wf-solution input[value='arn:aws:personalize:::recipe/aws-user-personalization']")
     page.fill(".wf-solution input[name=name]", "wizard-up")
     page.click(".wf-solution button[type=submit]")
     page.wait_for_selector(".wf-solution [role=progressbar]:visible", timeout=LONG_MS)
-    desk.shot("training")
     page.wait_for_selector(".wf-campaign", timeout=LONG_MS)  # reloaded once the version is ACTIVE
+    page.wait_for_load_state("load")
+    desk.shot("trained")
     page.fill(".wf-campaign input[name=name]", "wizard-campaign")
     page.click(".wf-campaign button[type=submit]")
     page.wait_for_url(f"{url}/console/campaigns/wizard-campaign", timeout=LONG_MS)
@@ -88,6 +90,7 @@ def test_the_whole_workflow_from_the_console(empty_server: LiveServer, desk: Sho
     )
     page.click(".wf-filter button[type=submit]")
     page.wait_for_selector("#step-filters code:text('no-clicks')", timeout=LONG_MS)
+    page.wait_for_load_state("load")
     desk.shot("tracker-and-filter")
 
     personalize = empty_server.client()
