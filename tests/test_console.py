@@ -506,3 +506,21 @@ def test_search_comparison_and_the_weight_slider_reorder_the_hits(env: Env, web:
     assert max(moved_up) > 0 and min(moved_up) < 0
     assert "weight=1" in page.url
     assert not web.console_errors
+
+
+def test_try_it_defaults_to_the_data_event_type_and_takes_a_filter_and_context(env: Env, web: Shooter) -> None:
+    web.open(f"{env.url}/console/campaigns/up-campaign", "try-it-filter")
+    assert web.page.input_value("#event-type") == "rating"  # the data's event type, not "click"
+    web.page.select_option("#try-form select[name=filter]", "genre")
+    web.page.fill("#try-form input[name=filter_values]", "GENRE=Drama")
+    web.page.fill("#try-form input[name=context]", "DEVICE=phone")
+    shown = ask_campaign(web.page, "u1")
+    web.shot("try-it-filtered")
+    genre = "arn:aws:personalize:us-east-1:000000000000:filter/genre"
+    expected = env.runtime.get_recommendations(
+        campaignArn=env.campaign_arn, userId="u1", numResults=10, filterArn=genre,
+        filterValues={"GENRE": '"Drama"'}, context={"DEVICE": "phone"},
+    )["itemList"]  # fmt: skip
+    assert shown == [i["itemId"] for i in expected] and shown
+    unfiltered = env.runtime.get_recommendations(campaignArn=env.campaign_arn, userId="u1", numResults=10)
+    assert shown != [i["itemId"] for i in unfiltered["itemList"]]

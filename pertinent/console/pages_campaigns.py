@@ -19,8 +19,10 @@ from starlette.routing import BaseRoute, Route
 from pertinent import arns
 from pertinent.console.base import Console, Crumb, JsonBody, Page, int_param, text_param
 from pertinent.console.items import recent_history
+from pertinent.console.pages_filters import quote_values
 from pertinent.console.pages_groups import group_crumbs, recipe_of
-from pertinent.console.tryit import Question, ask, send_event, split_ids
+from pertinent.console.tryit import Question, ask, pairs, send_event, split_ids
+from pertinent.control.insights import common_event_type
 from pertinent.errors import InvalidInputException
 from pertinent.resources.status import IN_FLIGHT
 
@@ -43,7 +45,12 @@ def campaign_page(console: Console, request: Request) -> Page:
         "solution": solution,
         "recipe": recipe,
         "tracker": trackers[0] if trackers else None,
-        "event_type": solution.get("event_type") or DEFAULT_EVENT_TYPE,
+        "event_type": solution.get("event_type")
+        or common_event_type(console.ctx, campaign["dataset_group_arn"])
+        or DEFAULT_EVENT_TYPE,
+        "filters": [
+            f for f in store.list("filter", campaign["dataset_group_arn"]) if f.get("status") == "ACTIVE"
+        ],
         "watch": [campaign["campaign_arn"]] if campaign.get("status") in IN_FLIGHT else [],
     }
     return Page(
@@ -61,11 +68,19 @@ def recommendations_api(console: Console, request: Request, body: JsonBody) -> J
     campaign = console.record("campaign", request.path_params["campaign"])
     query = request.query_params
     user_id = text_param(query, "user_id")
+    filter_name = text_param(query, "filter")
+    filter_arn = None
+    if filter_name:
+        filter_arn = console.record("filter", filter_name)["filter_arn"]
+    values = {k: quote_values(v) for k, v in pairs(text_param(query, "filter_values", limit=2000)).items()}
     question = Question(
         user_id=user_id,
         item_id=text_param(query, "item_id"),
         input_list=split_ids(text_param(query, "input_list", limit=20_000)),
         num_results=int_param(query, "num_results", 10, 1, 50),
+        filter_arn=filter_arn,
+        filter_values=values or None,
+        context=pairs(text_param(query, "context", limit=2000)) or None,
     )
     answer = ask(console, campaign["campaign_arn"], question)
     history, total = (

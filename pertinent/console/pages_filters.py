@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from pertinent.console.base import Console, Crumb, Page, int_param, text_param
-from pertinent.console.pages_groups import group_crumbs
+from pertinent.console.pages_groups import group_crumbs, recipe_of
 from pertinent.console.tryit import Question, ask, split_ids
 from pertinent.control.common import Record
 from pertinent.errors import InvalidInputException, PersonalizeError
@@ -52,10 +52,15 @@ def _filter_values(query: QueryParams, record: Record) -> dict[str, str]:
 
 
 def _campaigns(console: Console, group_arn: str) -> list[Record]:
+    """The group's campaigns, those that need no item list first: the tester's default must answer a user
+    id alone (a personalized-ranking campaign needs items to rank)."""
     found: list[Record] = []
     for solution in console.ctx.store.list("solution", group_arn):
-        found += [c for c in console.ctx.store.list("campaign", solution["solution_arn"])]
-    return found
+        ranking = recipe_of(solution)["type"] == "PERSONALIZED_RANKING"
+        found += [
+            {**c, "_ranking": ranking} for c in console.ctx.store.list("campaign", solution["solution_arn"])
+        ]
+    return sorted(found, key=lambda c: bool(c["_ranking"]))
 
 
 def _compare(without: list[dict[str, Any]], with_filter: list[dict[str, Any]]) -> dict[str, Any]:

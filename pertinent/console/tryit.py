@@ -30,6 +30,22 @@ class Question:
     num_results: int = 10
     filter_arn: str | None = None
     filter_values: Mapping[str, str] | None = None
+    context: Mapping[str, str] | None = None
+
+
+def pairs(text: str) -> dict[str, str]:
+    """``"DEVICE=mobile; GENRE=Comedy, Drama"`` → ``{"DEVICE": "mobile", "GENRE": "Comedy, Drama"}``."""
+    found: dict[str, str] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInputException(
+                f"Write each entry as NAME=value (separated by ';'), not {part.strip()!r}."
+            )
+        found[name.strip()] = value.strip()
+    return found
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,7 @@ def ask(console: Console, campaign_arn: str, question: Question) -> Answer:
             user_id=question.user_id or None,
             item_id=question.item_id or None,
             num_results=question.num_results,
+            context=question.context or None,
             filter_arn=question.filter_arn,
             filter_values=question.filter_values,
         )

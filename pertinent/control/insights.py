@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pertinent.control.context import Context
@@ -35,6 +36,25 @@ def _streamed(ctx: Context, group_arn: str) -> pa.Table:
         },
         schema=STREAMED_SCHEMA,
     )
+
+
+def common_event_type(ctx: Context, dataset_group_arn: str) -> str | None:
+    """The group's most frequent EVENT_TYPE (bulk interactions and streamed events), None without one."""
+    counts: dict[str, int] = {}
+    for dataset in ctx.store.list("dataset", dataset_group_arn):
+        bulk = ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
+        if normalize_dataset_type(dataset["dataset_type"]) != "INTERACTIONS" or not bulk.exists():
+            continue
+        if "EVENT_TYPE" not in pq.read_schema(bulk).names:
+            continue
+        column = pq.read_table(bulk, columns=["EVENT_TYPE"])["EVENT_TYPE"]
+        for entry in pc.value_counts(column.combine_chunks()).to_pylist():
+            if entry["values"] is not None:
+                counts[entry["values"]] = counts.get(entry["values"], 0) + int(entry["counts"])
+    for event in ctx.store.events_of_kind(dataset_group_arn, "interaction"):
+        if event.get("event_type"):
+            counts[event["event_type"]] = counts.get(event["event_type"], 0) + 1
+    return max(counts, key=lambda k: counts[k]) if counts else None
 
 
 def dataset_group_insights(ctx: Context, dataset_group_arn: str) -> dict[str, Any]:
