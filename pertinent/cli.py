@@ -56,6 +56,12 @@ def main() -> None:
     is_flag=True,
     help="Allow a non-loopback --host without --credentials (anyone who can reach it can do anything).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="API processes sharing the port (the job worker stays single) [default: one per core].",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -64,6 +70,7 @@ def serve(
     s3_endpoint_url: str | None,
     role: str,
     log_level: str,
+    workers: int | None,
     credentials: Path | None,
     allow_paths: tuple[Path, ...],
     insecure_no_auth: bool,
@@ -71,8 +78,7 @@ def serve(
     """Serve the Personalize API (control plane, runtime, events) on one port."""
     import os
 
-    import uvicorn
-
+    from pertinent.api import processes
     from pertinent.api.app import create_app
     from pertinent.api.guard import bind_refusal
     from pertinent.credentials import CredentialsError
@@ -86,6 +92,7 @@ def serve(
         s3_endpoint_url=s3_endpoint_url,
         credentials=str(credentials) if credentials else None,
         allowed_paths=os.pathsep.join(str(p) for p in allow_paths) if allow_paths else None,
+        workers=workers,
     )
     refusal = bind_refusal(settings, insecure_no_auth)
     if refusal:
@@ -96,12 +103,22 @@ def serve(
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     auth = f"SigV4 keys from {settings.credentials}" if settings.credentials else "no auth, account 000000000000"
+    count = 1 if role == "worker" else settings.workers or processes.default_workers()
     click.echo(
         f"pertinent {__version__} serving on http://{settings.host}:{settings.port} "
-        f"(data: {settings.data_dir.resolve()}, role: {role}, {auth})"
+        f"(data: {settings.data_dir.resolve()}, role: {role}, {auth}, API processes: {count})"
     )
-    # pertinent.requests logs each request under its operation's name; uvicorn's access log would say `POST /`
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level.lower(), access_log=False)
+    # the app built above checked the configuration; with N processes each builds its own
+    processes.serve(settings, role, count, log_level.lower(), "pertinent.cli:api_process_app", app)
+
+
+def api_process_app() -> object:
+    """The app of one API process under ``serve --workers N`` (settings from its environment)."""
+    from pertinent.api.app import create_app
+    from pertinent.api.processes import exit_with_parent
+
+    exit_with_parent()
+    return create_app(load_settings(current_environ()), role="api")
 
 
 @main.command()

@@ -71,6 +71,10 @@ class Settings:
     def allowed_roots(self) -> tuple[Path, ...]:
         """``allowed_paths`` as folders (realpath-resolved where they are checked)."""
         return tuple(Path(p) for p in self.allowed_paths.split(os.pathsep) if p.strip())
+    ann_min_items: int = _setting(
+        50000, "Factor models with at least this many items serve from an ANN index (exact re-score)."
+    )
+    workers: int = _setting(0, "API processes `pertinent serve` runs (one per core when 0).")
 
     @property
     def db_url(self) -> str:

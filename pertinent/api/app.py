@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
+from threadpoolctl import threadpool_limits
 
 from pertinent.api.attribution_metrics import register_attribution_metrics
 from pertinent.api.console_session import sign_in_routes
@@ -60,11 +62,14 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
     worker = Worker(ctx) if role in ("all", "worker") else None
 
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "version": __version__, "role": role})
+        return JSONResponse({"status": "ok", "version": __version__, "role": role, "pid": os.getpid()})
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), metrics_route(ctx.telemetry)]
     app_state: dict[str, object] = {}
     if role != "worker":
+        # a request's products are small: BLAS threads cost more than they give (8 ms against 0.26 ms
+        # for 10k items × 128 factors) and fight the other API processes for the cores
+        threadpool_limits(1, "blas")
         control = ControlPlane(
             ctx, OPERATIONS, ServiceCodec("personalize"), after_write=worker.wake if worker else lambda: None
         )

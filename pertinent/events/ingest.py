@@ -14,19 +14,24 @@ from pertinent.datasets.avro_schema import DatasetSchema, normalize_dataset_type
 from pertinent.errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
 from pertinent.events import records
 from pertinent.resources.status import ACTIVE
+from pertinent.store.cached_reads import CachedReads
 
 
 class EventIngest:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        # records (trackers, datasets, schemas) from memory until a resource changes: one probe a request
+        self.reads = CachedReads(ctx.store)
         self._trackers: dict[str, tuple[str, str]] = {}  # tracking id → (tracker ARN, dataset group ARN)
+        self._schemas: dict[str, tuple[str, DatasetSchema]] = {}  # schema ARN → (its text, parsed)
         self._lock = threading.Lock()
 
     def _group_of_tracker(self, tracking_id: str) -> str:
+        self.reads.refresh()
         cached = self._trackers.get(tracking_id)
-        if cached is not None and self.ctx.store.get(cached[0], "event-tracker") is not None:
+        if cached is not None and self.reads.get(cached[0], "event-tracker") is not None:
             return cached[1]
-        for tracker in self.ctx.store.list("event-tracker"):
+        for tracker in self.reads.list("event-tracker"):
             if tracker.get("tracking_id") == tracking_id:
                 with self._lock:
                     self._trackers[tracking_id] = (tracker["event_tracker_arn"], tracker["dataset_group_arn"])
@@ -35,12 +40,16 @@ class EventIngest:
         raise InvalidInputException(f"No event tracker has the tracking ID {tracking_id}.")
 
     def _schema(self, dataset: dict[str, Any]) -> DatasetSchema:
-        schema = self.ctx.store.get(dataset["schema_arn"], "schema")
+        schema = self.reads.get(dataset["schema_arn"], "schema")
         assert schema is not None
-        return parse_schema(schema["schema"])
+        cached = self._schemas.get(dataset["schema_arn"])
+        if cached is None or cached[0] != schema["schema"]:
+            cached = (schema["schema"], parse_schema(schema["schema"]))
+            self._schemas[dataset["schema_arn"]] = cached
+        return cached[1]
 
     def _dataset_schema(self, dataset_group_arn: str, dataset_type: str) -> DatasetSchema | None:
-        for dataset in self.ctx.store.list("dataset", dataset_group_arn):
+        for dataset in self.reads.list("dataset", dataset_group_arn):
             if normalize_dataset_type(dataset["dataset_type"]) == dataset_type:
                 return self._schema(dataset)
         return None
@@ -57,7 +66,8 @@ class EventIngest:
         return {}
 
     def _target_dataset(self, dataset_arn: str, dataset_type: str) -> tuple[dict[str, Any], DatasetSchema]:
-        dataset = self.ctx.store.get(dataset_arn, "dataset")
+        self.reads.refresh()
+        dataset = self.reads.get(dataset_arn, "dataset")
         if dataset is None:
             raise ResourceNotFoundException(f"Could not find dataset with ARN {dataset_arn}.")
         if normalize_dataset_type(dataset["dataset_type"]) != dataset_type:

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import threadpool_limits
 
+from pertinent.recipes.ann import FactorIndex, top_by_index
 from pertinent.recipes.base import (
     HyperParameter,
     HyperParameterValue,
@@ -245,6 +246,9 @@ class UserPersonalization(Recipe):
     active_items_: NDArray[np.int64]
     ease_weights_: NDArray[np.float32]
     item_factors_: NDArray[np.float32]
+    #: an ANN index over ``item_factors_`` that :meth:`recommend` retrieves candidates from (serving sets
+    #: it for large iALS catalogs with :meth:`use_index`); None scores every item
+    factor_index: FactorIndex | None = None
 
     # ------------------------------------------------------------------ algorithm choice
     def choose_algorithm(self, n_active_items: int, requested: str = "auto") -> Algorithm:
@@ -299,6 +303,8 @@ class UserPersonalization(Recipe):
         min_users = max(int(self.params_["ease_min_item_users"]), 1)
         active = np.flatnonzero(item_users >= min_users).astype(np.int64)
         self.algorithm_ = self.choose_algorithm(len(active), str(self.params_["algorithm"]))
+        self.__dict__.pop("_active_positions", None)
+        self.__dict__.pop("factor_index", None)  # an index of earlier factors no longer applies
         if self.algorithm_ == "ease":
             self.active_items_ = active
             binary = matrix[:, active].tocsr()
@@ -361,6 +367,8 @@ class UserPersonalization(Recipe):
         self, histories: Sequence[NDArray[np.int64]], combined: Sequence[NDArray[np.float32]]
     ) -> ScoreArray:
         """Scores of histories whose weights already include recency."""
+        if self.algorithm_ == "ease" and len(histories) == 1:
+            return self._ease_one(histories[0], combined[0])[None, :]
         if self.algorithm_ == "ease":
             x = history_matrix(histories, combined, self.n_items_, aggregate="max")[:, self.active_items_]
             scores = np.zeros((len(histories), self.n_items_), dtype=np.float32)
@@ -375,6 +383,76 @@ class UserPersonalization(Recipe):
             gram=self._gram(),
         )
         return np.asarray(users @ self.item_factors_.T, dtype=np.float32)
+
+    def _ease_one(self, history: NDArray[np.int64], weights: NDArray[np.float32]) -> ScoreArray:
+        """``x·B`` of one history as a weighted sum of B's rows (the serving path: no sparse matrices)."""
+        positions: NDArray[np.int64] | None = self.__dict__.get("_active_positions")
+        if positions is None:
+            positions = np.full(self.n_items_, -1, dtype=np.int64)
+            positions[self.active_items_] = np.arange(len(self.active_items_))
+            self.__dict__["_active_positions"] = positions
+        scores = np.zeros(self.n_items_, dtype=np.float32)
+        rows = positions[history]
+        known = rows >= 0
+        if not known.any():
+            return scores
+        unique, inverse = np.unique(rows[known], return_inverse=True)
+        strongest = np.zeros(len(unique), dtype=np.float32)  # repeated items count once, at their max
+        np.maximum.at(strongest, inverse, weights[known])
+        scores[self.active_items_] = strongest @ self.ease_weights_[unique]
+        return scores
+
+    def use_index(self, index: FactorIndex | None) -> None:
+        """Retrieve candidates from ``index`` (over this model's item factors) in :meth:`recommend`."""
+        if index is not None and (self.algorithm_ != "ials" or index.n_items != self.n_items_):
+            raise ValueError("the index must cover this iALS model's item factors")
+        self.factor_index = index
+
+    def user_vector(self, history: NDArray[np.int64], weights: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The iALS fold-in of one history (recency included)."""
+        combined = self._history_weights([history], [weights])
+        x = history_matrix([history], combined, self.n_items_, aggregate="sum")
+        users = fold_in(
+            x,
+            self.item_factors_,
+            regularization=float(self.params_["als_regularization"]),
+            alpha=float(self.params_["als_alpha"]),
+            gram=self._gram(),
+        )
+        vector: NDArray[np.float32] = users[0]
+        return vector
+
+    def recommend(
+        self,
+        history_item_idx: ArrayLike,
+        n: int = 25,
+        exclude: ArrayLike | None = None,
+        candidates: ArrayLike | None = None,
+        *,
+        history_weights: ArrayLike | None = None,
+    ) -> tuple[NDArray[np.int64], ScoreArray]:
+        """As :meth:`Recipe.recommend`; with a :attr:`factor_index`, from its candidates, re-scored exactly."""
+        index = self.factor_index
+        if index is None or candidates is not None or n < 0:
+            return super().recommend(
+                history_item_idx, n, exclude, candidates, history_weights=history_weights
+            )
+        self._check_fitted()
+        hist, weights = self._prepare(
+            [history_item_idx], None if history_weights is None else [history_weights]
+        )
+        excluded = np.unique(self._check_items(exclude if exclude is not None else []))
+        result = None
+        if len(excluded) <= self.n_items_ // 2:  # the graph finds enough allowed items
+            user = self.user_vector(hist[0], weights[0])
+            result = top_by_index(
+                index, self.item_factors_, self.item_popularity_, user, n, excluded, self.softmax_scores
+            )
+        if result is None:
+            return super().recommend(
+                history_item_idx, n, exclude, candidates, history_weights=history_weights
+            )
+        return result
 
     def _gram(self) -> NDArray[np.float64]:
         """YᵀY of the item factors: fixed after training, so computed once, not on every request."""
@@ -405,6 +483,8 @@ class UserPersonalization(Recipe):
     def _restore(self, arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> None:
         self.algorithm_ = "ease" if meta["algorithm"] == "ease" else "ials"
         self.recency_half_life_ = float(meta["recency_half_life"])
+        self.__dict__.pop("_active_positions", None)
+        self.__dict__.pop("factor_index", None)  # an index of earlier factors no longer applies
         if self.algorithm_ == "ease":
             self.active_items_ = arrays["active_items_"].astype(np.int64)
             self.ease_weights_ = np.ascontiguousarray(arrays["ease_weights_"], dtype=np.float32)

@@ -1,9 +1,10 @@
 """Campaigns in memory: each ACTIVE campaign's trained model, swapped atomically when it changes.
 
-A request looks up its campaign record (one primary-key read) and uses the model of the version it
-names. When UpdateCampaign points the campaign at another version, the first request to notice loads
-the new model *beside* the old one and then replaces the reference; requests already running keep the
-object they hold, so none fails during the swap.
+A request first refreshes the process's cached reads (:class:`~pertinent.store.cached_reads.CachedReads`:
+one probe of the store), then takes its campaign record from memory and uses the model of the version it
+names. When UpdateCampaign points the campaign at another version, the change is seen by the next request
+of every process; the first one to notice loads the new model *beside* the old one and then replaces the
+reference; requests already running keep the object they hold, so none fails during the swap.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pertinent.errors import InvalidInputException, ResourceNotFoundException
 from pertinent.recipes.catalog import ALL_RECIPES
 from pertinent.recipes.use_cases import use_case_of
 from pertinent.resources.status import ACTIVE
+from pertinent.serving.shared_models import share
+from pertinent.store.cached_reads import CachedReads
 from pertinent.training.pipeline import TrainedModel, load_trained_model
 
 
@@ -40,6 +43,7 @@ class LoadedCampaign:
 class CampaignCache:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.reads = CachedReads(ctx.store)
         self._models: dict[str, tuple[TrainedModel, dict[str, Any], int]] = {}
         self._lock = threading.Lock()
 
@@ -60,7 +64,7 @@ class CampaignCache:
             return cached[0], cached[1]
         self.ctx.telemetry.model_cache.labels("miss").inc()
         if record is None:
-            record = self.ctx.store.get(model_arn, "solution-version")
+            record = self.reads.get(model_arn, "solution-version")
             if record is None or record.get("status") != ACTIVE:
                 raise ResourceNotFoundException(f"Solution version {model_arn} is not ACTIVE.")
             if record.get("recipe_arn") == arns.recipe_arn("aws-next-best-action"):
@@ -70,7 +74,9 @@ class CampaignCache:
         with self._lock:
             cached = self._models.get(model_arn)
             if cached is None or cached[2] != stamp:
-                cached = (load_trained_model(self.ctx.artifact_dir(model_arn)), record, stamp)
+                folder = self.ctx.artifact_dir(model_arn)
+                model = share(load_trained_model(folder), folder, self.ctx.settings.ann_min_items)
+                cached = (model, record, stamp)
                 self._models[model_arn] = cached
                 self.ctx.telemetry.models_loaded.set(len(self._models))
         return cached[0], cached[1]
@@ -80,7 +86,9 @@ class CampaignCache:
         return self._cached(version_arn, None)
 
     def get(self, campaign_arn: str) -> LoadedCampaign:
-        campaign = self.ctx.store.get(campaign_arn, "campaign")
+        """The campaign as of now (this refreshes the cached reads: call it once per request, first)."""
+        self.reads.refresh()
+        campaign = self.reads.get(campaign_arn, "campaign")
         if campaign is None:
             raise ResourceNotFoundException(f"Could not find campaign with ARN {campaign_arn}.")
         if campaign.get("status") != ACTIVE:
@@ -92,6 +100,8 @@ class CampaignCache:
     def for_version(self, version_arn: str, campaign: dict[str, Any] | None = None) -> LoadedCampaign:
         """A solution version's model served as if by a campaign with ``campaign``'s ``campaign_config``
         (batch jobs run over a version directly, with their own ``batchInferenceJobConfig``)."""
+        if campaign is None:  # a batch job starting: see the store as of now
+            self.reads.refresh()
         model, version = self.model(version_arn)
         self.ctx.telemetry.served.labels(version_arn).inc()
         recipe_name = arns.parse(version["recipe_arn"]).path
@@ -107,8 +117,10 @@ class CampaignCache:
         )
 
     def get_recommender(self, recommender_arn: str) -> LoadedCampaign:
-        """An ACTIVE recommender's model, served like a campaign of its base recipe."""
-        recommender = self.ctx.store.get(recommender_arn, "recommender")
+        """An ACTIVE recommender's model, served like a campaign of its base recipe (this refreshes the
+        cached reads, as :meth:`get` does)."""
+        self.reads.refresh()
+        recommender = self.reads.get(recommender_arn, "recommender")
         if recommender is None:
             raise ResourceNotFoundException(f"Could not find recommender with ARN {recommender_arn}.")
         if recommender.get("status") != ACTIVE:

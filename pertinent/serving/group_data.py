@@ -1,15 +1,15 @@
 """What serving needs to know about a dataset group beyond the model: items, users, typed interactions.
 
 Everything here is rebuilt when its inputs change (a bulk import rewrites a Parquet file; PutItems and
-PutUsers append to the event log), detected by a cheap version key, so new items become recommendable and
-filterable without retraining and without restarting.
+PutUsers append to the event log), detected by a cheap version key (a file's mtime, the newest event seq
+of a kind as the process's cached reads know it), so new items become recommendable and filterable without
+retraining and without restarting.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from pertinent.control.context import Context
 from pertinent.datasets.avro_schema import DatasetSchema, normalize_dataset_type, parse_schema
 from pertinent.filters.evaluate import ItemTable
+from pertinent.store.cached_reads import CachedReads
 
 BULK_FILE = "bulk.parquet"
 T = TypeVar("T")
@@ -34,25 +35,26 @@ class DatasetInfo:
     bulk_path: Path
 
 
-#: how long a group's list of datasets and their parsed schemas is reused (they change only through
-#: CreateDataset / UpdateDataset / DeleteDataset; data changes are seen at once through other keys)
-DIRECTORY_SECONDS = 1.0
-
-
 class DatasetDirectory:
-    """``group_datasets`` for the hot paths, reused for :data:`DIRECTORY_SECONDS`."""
+    """``group_datasets`` for the hot paths, reused until any resource changes (the datasets and their
+    schemas change only through CreateDataset / UpdateDataset / DeleteDataset; data changes are seen at
+    once through other keys)."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, reads: CachedReads | None = None) -> None:
         self.ctx = ctx
-        self._cache: dict[str, tuple[float, dict[str, DatasetInfo]]] = {}
+        self.reads = reads or CachedReads(ctx.store)
+        self._cache: dict[str, tuple[int, dict[str, DatasetInfo]]] = {}
 
-    def get(self, dataset_group_arn: str) -> dict[str, DatasetInfo]:
-        now = time.monotonic()
+    def get(self, dataset_group_arn: str, refresh: bool = True) -> dict[str, DatasetInfo]:
+        """The group's datasets; ``refresh=False`` when the caller refreshed the reads in this request."""
+        if refresh or self.reads.version < 0:
+            self.reads.refresh()
+        version = self.reads.version
         cached = self._cache.get(dataset_group_arn)
-        if cached is not None and now - cached[0] < DIRECTORY_SECONDS:
+        if cached is not None and cached[0] == version:
             return cached[1]
         found = group_datasets(self.ctx, dataset_group_arn)
-        self._cache[dataset_group_arn] = (now, found)
+        self._cache[dataset_group_arn] = (version, found)
         return found
 
 
@@ -205,13 +207,20 @@ class GroupDataCache:
     """Builds each piece once per version key; concurrent requests share the result."""
 
     ctx: Context
+    reads: CachedReads | None = None  # refreshed by the caller once per request
     _entries: dict[tuple[str, str], _Entry] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _building: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     directory: DatasetDirectory = field(init=False)
 
     def __post_init__(self) -> None:
-        self.directory = DatasetDirectory(self.ctx)
+        if self.reads is None:
+            self.reads = CachedReads(self.ctx.store)
+        self.directory = DatasetDirectory(self.ctx, self.reads)
+
+    def _last_seq(self, group_arn: str, kind: str) -> int:
+        assert self.reads is not None
+        return self.reads.last_event_seq(group_arn, kind)
 
     def _cached(self, name: str, group_arn: str, key: tuple[Any, ...], build: Callable[[], T]) -> T:
         entry = self._entries.get((name, group_arn))
@@ -228,26 +237,26 @@ class GroupDataCache:
         return value
 
     def catalog(self, group_arn: str, model_key: str, model_item_ids: npt.NDArray[np.str_]) -> Catalog:
-        info = self.directory.get(group_arn).get("ITEMS")
+        info = self.directory.get(group_arn, refresh=False).get("ITEMS")
         key = (
             model_key,
             _mtime(info.bulk_path if info else None),
-            self.ctx.store.last_event_seq(group_arn, "item"),
+            self._last_seq(group_arn, "item"),
         )
         return self._cached(
             "catalog", group_arn, key, lambda: build_catalog(self.ctx, group_arn, model_item_ids)
         )
 
     def user_interactions(self, group_arn: str) -> UserInteractions:
-        info = self.directory.get(group_arn).get("INTERACTIONS")
+        info = self.directory.get(group_arn, refresh=False).get("INTERACTIONS")
         key = (_mtime(info.bulk_path if info else None), _mtime(self.ctx.erasure_marker(group_arn)))
         return self._cached("interactions", group_arn, key, lambda: build_user_interactions(info))
 
     def users(self, group_arn: str) -> Mapping[str, dict[str, Any]]:
-        info = self.directory.get(group_arn).get("USERS")
+        info = self.directory.get(group_arn, refresh=False).get("USERS")
         key = (
             _mtime(info.bulk_path if info else None),
-            self.ctx.store.last_event_seq(group_arn, "user"),
+            self._last_seq(group_arn, "user"),
             _mtime(self.ctx.erasure_marker(group_arn)),
         )
         return self._cached("users", group_arn, key, lambda: build_users(self.ctx, group_arn, info))

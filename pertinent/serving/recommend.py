@@ -49,7 +49,8 @@ class Recommender:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.campaigns = CampaignCache(ctx)
-        self.data = GroupDataCache(ctx)
+        self.reads = self.campaigns.reads  # refreshed by campaigns.get, first thing in every request
+        self.data = GroupDataCache(ctx, self.reads)
         self._filters: dict[str, tuple[str, CompiledFilter]] = {}
         self._lock = threading.Lock()
 
@@ -70,8 +71,8 @@ class Recommender:
             empty = np.zeros(0, dtype=np.int64)
             return History(empty, np.zeros(0, dtype=np.float32), empty, [])
         items, weights = loaded.model.user_history(user_id)
-        if logged is None:
-            logged = self.ctx.store.user_events(loaded.dataset_group_arn, user_id)
+        if logged is None:  # cached until the user's next event
+            logged = self.reads.user_events(loaded.dataset_group_arn, user_id)
         events = [e for e in logged if e["seq"] > loaded.event_watermark]  # the rest is in the model
         model_index = loaded.model.item_index
         new_model = [model_index[e["item_id"]] for e in events if e["item_id"] in model_index]
@@ -82,7 +83,7 @@ class Recommender:
         return History(all_items, all_weights, catalog_items, logged)
 
     def compiled_filter(self, filter_arn: str, dataset_group_arn: str) -> CompiledFilter:
-        record = self.ctx.store.get(filter_arn, "filter")
+        record = self.reads.get(filter_arn, "filter")
         if record is None:
             raise ResourceNotFoundException(f"Could not find filter with ARN {filter_arn}.")
         if record.get("dataset_group_arn") != dataset_group_arn:

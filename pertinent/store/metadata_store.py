@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import json
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,9 +35,12 @@ from sqlalchemy.exc import IntegrityError
 
 from pertinent.caller import current_caller
 from pertinent.errors import ResourceAlreadyExistsException
-from pertinent.store.schema import events, jobs, metadata, resources
+from pertinent.store.group_commit import GroupCommit
+from pertinent.store.schema import SUPERSEDED_INDEXES, events, jobs, metadata, resources, store_state
 
 Record = dict[str, Any]
+#: one append_events call: (received time, rows, sessions to merge)
+_EventWork = tuple[float, list[Mapping[str, Any]], list[tuple[str, str, str]]]
 
 
 @dataclass(frozen=True)
@@ -96,10 +100,72 @@ class MetadataStore:
         self.engine = create_store_engine(url)
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = threading.RLock()
+        database = self.engine.url.database if self.is_sqlite else None
+        self._reader_path = database if database and database != ":memory:" else ""
+        self._readers = threading.local()
+        self._open_readers: builtins.list[sqlite3.Connection] = []
         metadata.create_all(self.engine)
+        self._upgrade()
         self.worker_name = f"{socket.gethostname()}:{id(self)}"
+        self._event_commits: GroupCommit[_EventWork] = GroupCommit(self._commit_events)
+
+    def _upgrade(self) -> None:
+        """Bring a store made by an earlier version up to date: new indexes, the change counter."""
+        with self.write() as conn:
+            for index in sorted(events.indexes, key=lambda i: str(i.name)):
+                columns = ", ".join(str(c.name) for c in index.columns)
+                conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {index.name} ON events ({columns})")
+            for name in SUPERSEDED_INDEXES:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+        for counter in ("resources", "events_erased"):
+            try:
+                with self.write() as conn:
+                    conn.execute(insert(store_state).values(name=counter, value=0))
+            except IntegrityError:
+                pass  # already there
+
+    def _query(self, sql: str, params: Sequence[Any]) -> builtins.list[tuple[Any, ...]]:
+        """Rows of a read-only ``sql`` (``?`` placeholders) on a pooled driver connection.
+
+        The serving path's reads go straight to the driver: building a statement through SQLAlchemy
+        costs about a millisecond, the indexed query itself tens of microseconds."""
+        reader = self._reader()
+        if reader is not None:  # SQLite: this thread's own autocommit connection, no pool checkout
+            return list(reader.execute(sql, tuple(params)).fetchall())
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(sql if self.is_sqlite else sql.replace("?", "%s"), tuple(params))
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        finally:
+            raw.close()
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """This thread's read-only SQLite connection (None for other databases and in-memory SQLite)."""
+        reader: sqlite3.Connection | None = getattr(self._readers, "conn", None)
+        if reader is not None or not self._reader_path:
+            return reader
+        reader = sqlite3.connect(self._reader_path, isolation_level=None, check_same_thread=False)
+        reader.execute("PRAGMA busy_timeout=10000")
+        self._readers.conn = reader
+        with self._write_lock:
+            self._open_readers.append(reader)
+        return reader
+
+    @staticmethod
+    def _bump(conn: Connection) -> None:
+        conn.execute(
+            update(store_state).where(store_state.c.name == "resources").values(value=store_state.c.value + 1)
+        )
 
     def close(self) -> None:
+        with self._write_lock:
+            for reader in self._open_readers:
+                reader.close()
+            self._open_readers.clear()
         self.engine.dispose()
 
     # -- transactions -------------------------------------------------------------------------------
@@ -145,24 +211,45 @@ class MetadataStore:
         try:
             if conn is not None:
                 conn.execute(insert(resources).values(**row))
+                self._bump(conn)
             else:
                 with self.write() as c:
                     c.execute(insert(resources).values(**row))
+                    self._bump(c)
         except IntegrityError:
             raise ResourceAlreadyExistsException(f"The resource {arn} already exists.") from None
 
     def get(self, arn: str, kind: str | None = None, conn: Connection | None = None) -> Record | None:
         if not _readable(arn):
             return None
-        query = select(resources.c.body).where(resources.c.arn == arn)
-        if kind is not None:
-            query = query.where(resources.c.kind == kind)
         if conn is not None:
+            query = select(resources.c.body).where(resources.c.arn == arn)
+            if kind is not None:
+                query = query.where(resources.c.kind == kind)
             body = conn.execute(query).scalar()
+        elif kind is None:
+            rows = self._query("SELECT body FROM resources WHERE arn = ?", (arn,))
+            body = rows[0][0] if rows else None
         else:
-            with self.read() as c:
-                body = c.execute(query).scalar()
+            rows = self._query("SELECT body FROM resources WHERE arn = ? AND kind = ?", (arn, kind))
+            body = rows[0][0] if rows else None
         return None if body is None else dict(json.loads(body))
+
+    def resources_version(self) -> int:
+        """A number that grows with every committed change to any resource (cache invalidation)."""
+        rows = self._query("SELECT value FROM store_state WHERE name = 'resources'", ())
+        return int(rows[0][0]) if rows else 0
+
+    def probe(self) -> tuple[int, int, int]:
+        """(:meth:`resources_version`, the newest event seq, how many times events were erased) in one
+        round trip: what a request needs to know whether its cached records and histories are current."""
+        rows = self._query(
+            "SELECT (SELECT value FROM store_state WHERE name = 'resources'), (SELECT max(seq) FROM events), "
+            "(SELECT value FROM store_state WHERE name = 'events_erased')",
+            (),
+        )
+        version, seq, erased = rows[0]
+        return int(version or 0), int(seq or 0), int(erased or 0)
 
     def update(self, arn: str, changes: Mapping[str, Any] | Callable[[Record], Record]) -> Record | None:
         """Apply ``changes`` (a dict merged in, or a function of the record) atomically; None if gone."""
@@ -175,6 +262,7 @@ class MetadataStore:
             record: Record = json.loads(body)
             record = changes(record) if callable(changes) else {**record, **changes}
             conn.execute(update(resources).where(resources.c.arn == arn).values(body=json.dumps(record)))
+            self._bump(conn)
             return record
 
     def delete(self, arn: str, conn: Connection | None = None) -> None:
@@ -182,9 +270,11 @@ class MetadataStore:
             return
         if conn is not None:
             conn.execute(delete(resources).where(resources.c.arn == arn))
+            self._bump(conn)
         else:
             with self.write() as c:
                 c.execute(delete(resources).where(resources.c.arn == arn))
+                self._bump(c)
 
     def list(
         self,
@@ -280,22 +370,43 @@ class MetadataStore:
 
         ``merge_sessions`` holds (dataset_group_arn, session_id, user_id): earlier anonymous events of that
         session are attributed to the user, as Personalize does when a user later appears.
+
+        Concurrent calls share a transaction (:class:`~pertinent.store.group_commit.GroupCommit`), so
+        they share its fsync; each returns once its own rows are durable.
         """
         for row in rows:
             _check_writable(str(row["dataset_group_arn"]))
-        now = time.time()
+        self._event_commits.submit((time.time(), list(rows), list(merge_sessions)))
+
+    def _commit_events(self, works: Sequence[_EventWork]) -> None:
         with self.write() as conn:
-            for group, session, user in merge_sessions:
-                conn.execute(
-                    update(events)
-                    .where(
-                        events.c.dataset_group_arn == group,
-                        events.c.session_id == session,
-                        events.c.user_id.is_(None),
+            by_columns: dict[tuple[str, ...], builtins.list[dict[str, Any]]] = {}
+            for received, rows, merge_sessions in works:
+                for group, session, user in merge_sessions:
+                    # the rows queued before this request's are in, so an earlier request's anonymous
+                    # events of the session are merged as they would be one transaction each
+                    self._flush_events(conn, by_columns)
+                    conn.execute(
+                        update(events)
+                        .where(
+                            events.c.dataset_group_arn == group,
+                            events.c.session_id == session,
+                            events.c.user_id.is_(None),
+                        )
+                        .values(user_id=user)
                     )
-                    .values(user_id=user)
-                )
-            conn.execute(insert(events), [{"received": now, **row} for row in rows])
+                for row in rows:
+                    values = {"received": received, **row}
+                    by_columns.setdefault(tuple(sorted(values)), []).append(values)
+            self._flush_events(conn, by_columns)
+
+    @staticmethod
+    def _flush_events(
+        conn: Connection, by_columns: dict[tuple[str, ...], builtins.list[dict[str, Any]]]
+    ) -> None:
+        for values in by_columns.values():
+            conn.execute(insert(events), values)
+        by_columns.clear()
 
     def delete_user_events(self, dataset_group_arn: str, user_ids: Sequence[str]) -> int:
         """Erase every logged event of these users in the group (an anonymous session's events count
@@ -315,37 +426,61 @@ class MetadataStore:
                     )
                 )
                 removed += int(result.rowcount or 0)
+            # processes drop their cached histories when they see this counter move (CachedReads)
+            conn.execute(
+                update(store_state)
+                .where(store_state.c.name == "events_erased")
+                .values(value=store_state.c.value + 1)
+            )
         return removed
+
+    _USER_EVENTS = (
+        'SELECT seq, item_id, event_type, event_value, "timestamp", body FROM events '
+        "WHERE dataset_group_arn = ? AND user_id = ? AND kind = ? AND seq > ? "
+        "UNION ALL "
+        'SELECT seq, item_id, event_type, event_value, "timestamp", body FROM events '
+        "WHERE dataset_group_arn = ? AND user_id IS NULL AND session_id = ? AND kind = ? AND seq > ? "
+        "ORDER BY 1"
+    )
 
     def user_events(
         self, dataset_group_arn: str, user_id: str, after_seq: int = 0, kind: str = "interaction"
     ) -> builtins.list[dict[str, Any]]:
         """The user's logged events of ``kind`` after ``after_seq``, oldest first (an anonymous session's
-        events count for a ``user_id`` equal to its session id)."""
+        events count for a ``user_id`` equal to its session id).
+
+        Two index seeks (user, then anonymous session), so the cost follows the user's own events."""
         if not _owned(dataset_group_arn):
             return []
-        query = (
-            select(
-                events.c.seq,
-                events.c.item_id,
-                events.c.event_type,
-                events.c.event_value,
-                events.c.timestamp,
-                events.c.body,
+        params = (dataset_group_arn, user_id, kind, after_seq)
+        rows = self._query(self._USER_EVENTS, params + params)
+        return [
+            {
+                "seq": r[0],
+                "item_id": r[1],
+                "event_type": r[2],
+                "event_value": r[3],
+                "timestamp": r[4],
+                "body": r[5],
+            }
+            for r in rows
+        ]
+
+    def events_since(
+        self, after_seq: int, limit: int, seqs: Sequence[int] = ()
+    ) -> builtins.list[tuple[int, str, str, str | None, str | None]]:
+        """(seq, dataset_group_arn, kind, user_id, session_id) of the events after ``after_seq`` (or,
+        when ``seqs`` is given, of those seqs), oldest first, at most ``limit``: what changed since a
+        process last looked."""
+        columns = "seq, dataset_group_arn, kind, user_id, session_id"
+        if seqs:
+            marks = ", ".join("?" * len(seqs))
+            rows = self._query(f"SELECT {columns} FROM events WHERE seq IN ({marks}) ORDER BY seq", seqs)
+        else:
+            rows = self._query(
+                f"SELECT {columns} FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
             )
-            .where(
-                events.c.dataset_group_arn == dataset_group_arn,
-                or_(
-                    events.c.user_id == user_id,
-                    and_(events.c.user_id.is_(None), events.c.session_id == user_id),
-                ),
-                events.c.kind == kind,
-                events.c.seq > after_seq,
-            )
-            .order_by(events.c.seq)
-        )
-        with self.read() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+        return [(int(r[0]), str(r[1]), str(r[2]), r[3], r[4]) for r in rows]
 
     def events_of_kind(
         self, dataset_group_arn: str, kind: str, after_seq: int = 0
@@ -366,13 +501,20 @@ class MetadataStore:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def last_event_seq(self, dataset_group_arn: str, kind: str | None = None) -> int:
+        """The group's newest event seq (of ``kind``), 0 if none: one index seek."""
         if not _owned(dataset_group_arn):
             return 0
-        query = select(func.max(events.c.seq)).where(events.c.dataset_group_arn == dataset_group_arn)
-        if kind is not None:
-            query = query.where(events.c.kind == kind)
-        with self.read() as conn:
-            return int(conn.execute(query).scalar() or 0)
+        if kind is None:
+            rows = self._query(
+                "SELECT seq FROM events WHERE dataset_group_arn = ? ORDER BY seq DESC LIMIT 1",
+                (dataset_group_arn,),
+            )
+        else:
+            rows = self._query(
+                "SELECT seq FROM events WHERE dataset_group_arn = ? AND kind = ? ORDER BY seq DESC LIMIT 1",
+                (dataset_group_arn, kind),
+            )
+        return int(rows[0][0]) if rows else 0
 
     def claim_arn(self, arn: str) -> Job | None:
         """Take the queued job of ``arn`` for this process, or None if another worker already took it."""

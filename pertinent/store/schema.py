@@ -57,7 +57,22 @@ events = Table(
     Column("timestamp", Float, nullable=False),
     Column("body", Text, nullable=True),
     Column("received", Float, nullable=False),
+    # every read of the serving path is an index seek (MetadataStore.user_events, events_of_kind,
+    # last_event_seq): cost grows with the user's events, never with the size of the log
     Index("ix_events_group_seq", "dataset_group_arn", "seq"),
-    Index("ix_events_group_user", "dataset_group_arn", "user_id"),
-    Index("ix_events_group_session", "dataset_group_arn", "session_id"),
+    Index("ix_events_group_user_kind_seq", "dataset_group_arn", "user_id", "kind", "seq"),
+    Index("ix_events_group_session_kind_seq", "dataset_group_arn", "session_id", "kind", "seq"),
+    Index("ix_events_group_kind_seq", "dataset_group_arn", "kind", "seq"),
+)
+
+#: indexes of earlier versions that the ones above supersede (dropped when a store opens)
+SUPERSEDED_INDEXES = ("ix_events_group_user", "ix_events_group_session")
+
+#: one row per counter; ``resources`` grows by one in every transaction that changes a resource, so a
+#: process can cache records and learn of any change (its own or another replica's) with one cheap read
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )

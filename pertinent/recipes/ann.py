@@ -1,0 +1,140 @@
+"""Approximate nearest-neighbour retrieval for factor models (inner product), with exact re-scoring.
+
+Scoring every item of a 200k-item × 128-factor model reads 100 MB per request (memory-bandwidth bound,
+~10 ms). An HNSW graph over the item factors (usearch: maintained, SIMD kernels, and an index file that
+can be *viewed* through a memory map, so every server process shares one copy) finds the best items by
+inner product in a fraction of a millisecond. Serving uses it as a candidate generator only:
+
+* it over-fetches (``4·n + 64`` candidates, more in proportion to the share of the catalog that filters
+  and exclusions remove, and growing while they leave fewer than ``n``),
+  then re-scores the candidates exactly with the item factors, so returned scores are exact and ties are
+  broken as the brute-force path breaks them;
+* when exclusions leave too small a share of the catalog for the graph to find, it falls back to the
+  exact scores of the allowed items;
+* the softmax normaliser over the whole catalog is estimated from the candidates (exact) plus a fixed
+  uniform sample of the other items, instead of a pass over every item.
+
+``tests/test_ann.py`` measures recall@25 against brute force.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: graph degree, and search breadth (how many nodes a query keeps while walking the graph)
+CONNECTIVITY = 32
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 256
+#: items sampled to estimate the softmax normaliser of the items outside the candidates
+NORMALISER_SAMPLE = 2048
+#: largest over-fetch before giving up on the graph and scoring the allowed items exactly
+MAX_CANDIDATES = 8192
+
+
+class FactorIndex:
+    """An HNSW inner-product index over ``item_factors`` rows (key = item index)."""
+
+    def __init__(self, index: object, n_items: int, ndim: int) -> None:
+        self.index = index
+        self.n_items = n_items
+        self.ndim = ndim
+        rng = np.random.default_rng(0)
+        size = min(NORMALISER_SAMPLE, n_items)
+        self.sample = np.sort(rng.choice(n_items, size=size, replace=False)).astype(np.int64)
+
+    @classmethod
+    def build(cls, item_factors: NDArray[np.float32], threads: int = 0) -> FactorIndex:
+        from usearch.index import Index
+
+        n, ndim = item_factors.shape
+        index = Index(
+            ndim=ndim,
+            metric="ip",
+            dtype="f32",
+            connectivity=CONNECTIVITY,
+            expansion_add=EXPANSION_ADD,
+            expansion_search=EXPANSION_SEARCH,
+        )
+        if n:
+            index.add(np.arange(n, dtype=np.uint64), np.ascontiguousarray(item_factors), threads=threads)
+        return cls(index, n, ndim)
+
+    def save(self, path: Path) -> None:
+        self.index.save(str(path))  # type: ignore[attr-defined]
+
+    @classmethod
+    def view(cls, path: Path, n_items: int, ndim: int) -> FactorIndex:
+        """The index saved at ``path``, memory-mapped read-only (shared by every process that views it)."""
+        from usearch.index import Index
+
+        index = Index.restore(str(path), view=True)
+        if index is None or len(index) != n_items or index.ndim != ndim:
+            raise ValueError(f"{path} is not an index of {n_items} × {ndim} factors")
+        setattr(index, "expansion_search", EXPANSION_SEARCH)  # not kept in the file  # noqa: B010
+        return cls(index, n_items, ndim)
+
+    def search(self, vector: NDArray[np.float32], count: int) -> NDArray[np.int64]:
+        """Up to ``count`` item indices with (approximately) the largest inner product with ``vector``."""
+        count = min(count, self.n_items)
+        if count <= 0:
+            return np.zeros(0, dtype=np.int64)
+        matches = self.index.search(  # type: ignore[attr-defined]
+            np.ascontiguousarray(vector, dtype=np.float32), count, threads=1
+        )
+        return np.asarray(matches.keys, dtype=np.int64)
+
+
+def top_by_index(
+    index: FactorIndex,
+    item_factors: NDArray[np.float32],
+    popularity: NDArray[np.float32],
+    user: NDArray[np.float32],
+    n: int,
+    exclude: NDArray[np.int64],
+    softmax: bool,
+) -> tuple[NDArray[np.int64], NDArray[np.float32]] | None:
+    """The ``n`` best items for the user vector (exact scores, brute-force tie order), or None when the
+    exclusions leave too few items for the graph (the caller then scores exactly)."""
+    n_items = index.n_items
+    n = min(n, n_items - len(exclude))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    # over-fetch in proportion to what the exclusions take away, so the allowed part still holds 4·n + 64
+    count = int((4 * n + 64) * n_items / max(n_items - len(exclude), 1))
+    while True:
+        found = index.search(user, count)
+        allowed = found[~np.isin(found, exclude, assume_unique=False)] if len(exclude) else found
+        if len(allowed) >= n or count >= n_items:
+            break
+        if count >= MAX_CANDIDATES:
+            return None
+        count = min(4 * count, MAX_CANDIDATES, n_items)
+    scores = item_factors[allowed] @ user
+    order = np.lexsort((allowed, -popularity[allowed], -scores))
+    top = allowed[order[:n]]
+    top_scores = scores[order[:n]].astype(np.float32)
+    if softmax:
+        top_scores = _softmax_estimate(index, item_factors, user, found, item_factors[found] @ user, top_scores)
+    return top.astype(np.int64), top_scores
+
+
+def _softmax_estimate(
+    index: FactorIndex,
+    item_factors: NDArray[np.float32],
+    user: NDArray[np.float32],
+    candidates: NDArray[np.int64],
+    candidate_scores: NDArray[np.float32],
+    top_scores: NDArray[np.float32],
+) -> NDArray[np.float32]:
+    """``exp(s)/Z`` with Z = exact sum over the candidates + the sampled mean of the rest × their count."""
+    peak = float(max(candidate_scores.max(initial=-np.inf), top_scores.max(initial=-np.inf)))
+    inside = float(np.exp(candidate_scores.astype(np.float64) - peak).sum())
+    rest = index.sample[~np.isin(index.sample, candidates)]
+    outside = 0.0
+    if len(rest):
+        sampled = item_factors[rest] @ user
+        outside = float(np.exp(sampled.astype(np.float64) - peak).mean()) * (index.n_items - len(candidates))
+    return np.asarray(np.exp(top_scores.astype(np.float64) - peak) / (inside + outside), dtype=np.float32)
