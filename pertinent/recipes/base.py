@@ -443,13 +443,16 @@ class Recipe(ABC):
         out_ids = np.full((len(hist), n), -1, dtype=np.int64)
         out_scores = np.full((len(hist), n), -np.inf, dtype=np.float32)
         for row in range(len(hist)):
-            masked = np.where(allowed, raw[row], -np.inf).astype(np.float32)
+            if candidates is None:
+                masked = np.array(raw[row], dtype=np.float32)  # a copy (the same values np.where gives)
+            else:
+                masked = np.where(allowed, raw[row], -np.inf).astype(np.float32)
             if exclude is not None:
                 masked[self._check_items(exclude[row])] = -np.inf
             top = self._top_n(masked, n)
             out_ids[row, : len(top)] = top
             if self.softmax_scores:
-                out_scores[row, : len(top)] = _softmax(raw[row])[top]
+                out_scores[row, : len(top)] = _softmax_at(raw[row], top)
             else:
                 out_scores[row, : len(top)] = raw[row][top]
         return out_ids, out_scores
@@ -610,6 +613,15 @@ def _artifact_paths(path: str | Path) -> tuple[Path, Path]:
     if base.suffix in (".npz", ".json"):
         base = base.with_suffix("")
     return base.parent / f"{base.name}.npz", base.parent / f"{base.name}.json"
+
+
+def _softmax_at(raw: NDArray[np.float32], at: NDArray[np.int64]) -> NDArray[np.float32]:
+    """``_softmax(raw)[at]`` without dividing the whole row (the same numbers)."""
+    if raw.size == 0 or at.size == 0:
+        return np.zeros(at.size, dtype=np.float32)
+    shifted = raw.astype(np.float64) - float(np.max(raw))
+    exp = np.exp(shifted)
+    return np.asarray(exp[at] / exp.sum(), dtype=np.float32)
 
 
 def _softmax(raw: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -22,6 +22,7 @@ each optionally with ``"filterValues": {"GENRES": "\\"horror\\",\\"comedy\\""}``
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +110,7 @@ class BatchInference:
         self.n = num_results
         self.filter_arn = filter_arn
         self._events: dict[str, list[dict[str, Any]]] | None = None
+        self._ids: tuple[Any, list[str]] | None = None  # (catalog, its item ids as str)
 
     # -- the group's event log, read once -----------------------------------------------------------
     def events_by_user(self) -> dict[str, list[dict[str, Any]]]:
@@ -231,9 +233,19 @@ class BatchInference:
         if not ready:
             return
         results = recommender.user_results(loaded, catalog, histories, masks, excluded, self.n)
+        if self._ids is None or self._ids[0] is not catalog:
+            self._ids = (catalog, [str(i) for i in catalog.item_ids.tolist()])
+        ids = self._ids[1]
+        scored = loaded.recipe_name not in SCORELESS
         for line, result in zip(ready, results, strict=True):
-            answer = recommender.answer(loaded, catalog, result, None, "item_list")
-            line.output = self._output(answer["item_list"])
+            # what Recommender.answer and _output make of the results, without a recommendation id
+            output: Record = {"recommendedItems": [ids[index] for index, _, _ in result]}
+            if scored:
+                output["scores"] = [
+                    round(float(score), 7) if score is not None and math.isfinite(score) else None
+                    for _, score, _ in result
+                ]
+            line.output = output
 
     def _output(self, items: Sequence[Record]) -> Record:
         """``recommendedItems`` (and ``scores`` for the recipes GetRecommendations scores)."""

@@ -68,6 +68,19 @@ def cold_candidates(
     return np.flatnonzero(cold).astype(np.int64)
 
 
+def _cold_cached(
+    catalog: Catalog, popularity: npt.NDArray[np.floating] | npt.NDArray[np.integer], cutoff_days: float
+) -> npt.NDArray[np.int64]:
+    """:func:`cold_candidates`, computed once per catalog, model popularity and cut-off (a batch job asks
+    for every user; the answer depends on none of them)."""
+    cached = catalog._cold.get(cutoff_days)
+    if cached is not None and cached[0] is popularity:
+        return cached[1]  # type: ignore[no-any-return]
+    result = cold_candidates(catalog, popularity, cutoff_days)
+    catalog._cold[cutoff_days] = (popularity, result)
+    return result
+
+
 def exploration_items(
     catalog: Catalog,
     popularity: npt.NDArray[np.floating] | npt.NDArray[np.integer],
@@ -78,7 +91,7 @@ def exploration_items(
     exclude: Iterable[int] = (),
 ) -> list[int]:
     """Up to ``limit`` cold items for this user (catalog indices), best match first."""
-    candidates = cold_candidates(catalog, popularity, cutoff_days)
+    candidates = _cold_cached(catalog, popularity, cutoff_days)
     taken = set(exclude)
     candidates = np.array([c for c in candidates.tolist() if mask[c] and c not in taken], dtype=np.int64)
     if len(candidates) == 0 or limit <= 0:

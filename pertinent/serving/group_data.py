@@ -93,6 +93,7 @@ class Catalog:
     metadata_fields: tuple[str, ...]
     textual_fields: tuple[str, ...]
     _features: Any = field(default=None, repr=False, compare=False)  # built by serving.exploration
+    _cold: dict[float, Any] = field(default_factory=dict, repr=False, compare=False)  # serving.exploration
 
     def metadata(self, item: int, columns: Sequence[str]) -> dict[str, str]:
         row = self.rows[item]
