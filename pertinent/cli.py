@@ -52,6 +52,12 @@ def main() -> None:
     help="With --credentials: a folder local imports/exports may use (repeatable).",
 )
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="Bound to loopback: a Host name to accept besides localhost (a reverse proxy's; repeatable).",
+)
+@click.option(
     "--insecure-no-auth",
     is_flag=True,
     help="Allow a non-loopback --host without --credentials (anyone who can reach it can do anything).",
@@ -73,6 +79,7 @@ def serve(
     workers: int | None,
     credentials: Path | None,
     allow_paths: tuple[Path, ...],
+    allowed_hosts: tuple[str, ...],
     insecure_no_auth: bool,
 ) -> None:
     """Serve the Personalize API (control plane, runtime, events) on one port."""
@@ -93,6 +100,7 @@ def serve(
         credentials=str(credentials) if credentials else None,
         allowed_paths=os.pathsep.join(str(p) for p in allow_paths) if allow_paths else None,
         workers=workers,
+        allowed_hosts=",".join(allowed_hosts) if allowed_hosts else None,
     )
     refusal = bind_refusal(settings, insecure_no_auth)
     if refusal:

@@ -66,6 +66,11 @@ class Settings:
     max_json_depth: int = _setting(64, "Deepest JSON nesting any surface accepts (deeper: 400).")
     max_import_files: int = _setting(1000, "Most .csv files one folder import may read.")
     max_import_depth: int = _setting(8, "Deepest sub-folder level a folder import descends to.")
+    allowed_hosts: str = _setting(
+        "",
+        "Comma-separated Host names accepted besides localhost/loopback when bound to loopback (a reverse "
+        "proxy's public name); other Host headers are refused (DNS rebinding).",
+    )
 
     @property
     def allowed_roots(self) -> tuple[Path, ...]:

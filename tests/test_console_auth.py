@@ -147,6 +147,20 @@ def test_a_rebound_host_name_is_refused_on_every_surface(env: Env) -> None:
         assert headers["x-amzn-errortype"] == "AccessDeniedException"
     status, _, _ = request(env, "GET", "/healthz", headers={"Host": "localhost:1234"})
     assert status == 200
+    status, _, _ = request(env, "GET", "/healthz", headers={"Host": "[::1]:8080"})
+    assert status == 200
+
+
+def test_a_proxy_name_can_be_allowed(tmp_path: Path) -> None:
+    live, stop = start_server(load_settings(data_dir=tmp_path / "d", allowed_hosts="personalize.example.com"))
+    try:
+        env = Env(
+            live, create_key(tmp_path / "k.csv", "1" * 12), create_key(tmp_path / "k.csv", "2" * 12), ""
+        )
+        assert request(env, "GET", "/healthz", headers={"Host": "personalize.example.com"})[0] == 200
+        assert request(env, "GET", "/healthz", headers={"Host": "other.example.com"})[0] == 403
+    finally:
+        stop()
 
 
 def test_sign_in_in_a_real_browser_under_the_content_security_policy(env: Env, tmp_path: Path) -> None:

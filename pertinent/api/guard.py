@@ -106,6 +106,7 @@ class RequestGuard:
         self.keys = keys
         self.sessions = SessionKeys(keys) if keys is not None else None
         self.loopback_bound = is_loopback_host(settings.host)
+        self.extra_hosts = {h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()}
         self.local_caller = Caller(settings.account_id, settings.region)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -160,10 +161,11 @@ class RequestGuard:
         hosts = [value for key, value in headers if key == "host"]
         if len(hosts) > 1:
             return "The request has more than one Host header."
-        if hosts and not is_loopback_host(_hostname(hosts[0].strip())):
+        name = _hostname(hosts[0].strip()) if hosts else ""
+        if hosts and not is_loopback_host(name) and name.lower() not in self.extra_hosts:
             return (
                 f"Host {hosts[0][:100]!r} is not allowed: this server listens on loopback only and answers "
-                "requests for localhost or a loopback address (DNS-rebinding protection)."
+                "requests for localhost, a loopback address or an --allowed-host name (DNS-rebinding protection)."
             )
         return None
 
