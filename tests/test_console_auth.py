@@ -189,3 +189,68 @@ def test_sign_in_in_a_real_browser_under_the_content_security_policy(env: Env, t
             assert not problems, problems
         finally:
             browser.close()
+
+
+def test_console_uploads_belong_to_the_account_that_uploaded_them(env: Env) -> None:
+    from tests.conftest import INTERACTIONS_SCHEMA, wait_for_status
+
+    def personalize(key: AccessKey) -> Any:
+        return boto3.client(
+            "personalize",
+            endpoint_url=env.live.url,
+            region_name="us-east-1",
+            aws_access_key_id=key.access_key_id,
+            aws_secret_access_key=key.secret_access_key,
+            config=Config(retries={"max_attempts": 1}),
+        )
+
+    datasets = {}
+    for key in (env.a, env.b):
+        client = personalize(key)
+        group = client.create_dataset_group(name="uploads-group")["datasetGroupArn"]
+        wait_for_status(
+            lambda client=client, group=group: client.describe_dataset_group(datasetGroupArn=group)[
+                "datasetGroup"
+            ]
+        )
+        schema = client.create_schema(name="uploads-schema", schema=INTERACTIONS_SCHEMA)["schemaArn"]
+        arn = client.create_dataset(
+            name="uploads", schemaArn=schema, datasetGroupArn=group, datasetType="Interactions"
+        )["datasetArn"]
+        wait_for_status(lambda client=client, arn=arn: client.describe_dataset(datasetArn=arn)["dataset"])
+        datasets[key.access_key_id] = (client, arn)
+
+    _, headers, _ = sign_in(env, env.a)
+    jar, _ = cookies_of(headers)
+    cookie = (
+        f"pertinent_session={jar['pertinent_session'].value}; pertinent_csrf={jar['pertinent_csrf'].value}"
+    )
+    rows = "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE\n" + "".join(
+        f"u{n % 7},i{n % 11},{1_700_000_000 + n},click,1\n" for n in range(60)
+    )
+    status, _, answer = request(
+        env,
+        "POST",
+        "/console/api/uploads",
+        json.dumps({"text": rows}).encode(),
+        {"Cookie": cookie, "Content-Type": "application/json", "X-CSRF-Token": jar["pertinent_csrf"].value},
+    )
+    assert status == 200, answer
+    path = json.loads(answer)["path"]
+    assert "/accounts/111111111111/us-east-1/uploads/" in path
+
+    owner, owner_dataset = datasets[env.a.access_key_id]
+    job = owner.create_dataset_import_job(
+        jobName="from-upload", datasetArn=owner_dataset, dataSource={"dataLocation": path}
+    )["datasetImportJobArn"]
+    record = wait_for_status(
+        lambda: owner.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
+    )
+    assert record["status"] == "ACTIVE", record.get("failureReason")
+
+    other, other_dataset = datasets[env.b.access_key_id]
+    with pytest.raises(other.exceptions.InvalidInputException) as refused:
+        other.create_dataset_import_job(
+            jobName="steal-upload", datasetArn=other_dataset, dataSource={"dataLocation": path}
+        )
+    assert "outside the folders" in str(refused.value) or "disabled" in str(refused.value)

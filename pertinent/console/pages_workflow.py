@@ -127,7 +127,7 @@ def suggest_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
 
 def save_upload(console: Console, text: str) -> JsonBody:
     """Keep an uploaded CSV under the data folder; returns its path to import."""
-    folder = (console.ctx.settings.data_dir / "uploads").resolve()
+    folder = console.ctx.uploads_dir().resolve()  # the caller's account's own folder
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.csv"
     path.write_text(text, encoding="utf-8")

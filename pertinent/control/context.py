@@ -44,6 +44,10 @@ class Context:
             return self.settings.data_dir
         return self.settings.data_dir / "accounts" / parsed.account / parsed.region
 
+    def uploads_dir(self) -> Path:
+        """Where the console keeps the current caller's uploaded CSV files (importable by that account only)."""
+        return self.account_dir(self.arn("dataset-group", "uploads")) / "uploads"
+
     def dataset_dir(self, dataset_arn: str) -> Path:
         """``…:dataset/{group}/{TYPE}`` → ``<account_dir>/datasets/{group}/{TYPE}``."""
         return self.account_dir(dataset_arn) / "datasets" / arns.parse(dataset_arn).path

@@ -34,7 +34,7 @@ def create_dataset_import_job(
     location = data_source.get("data_location")
     if not location:
         raise InvalidInputException("dataSource.dataLocation is required.")
-    check_location(location, LocationPolicy.of(ctx.settings))
+    check_location(location, LocationPolicy.of(ctx.settings, ctx.uploads_dir()))
     mode = import_mode or "FULL"
     if mode == "INCREMENTAL" and not dataset.get("rows_total"):
         raise InvalidInputException(

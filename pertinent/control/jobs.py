@@ -151,7 +151,7 @@ class JobRunner:
                 sources = open_sources(
                     job["data_source"]["data_location"],
                     self.ctx.settings.s3_endpoint_url,
-                    policy=LocationPolicy.of(self.ctx.settings),
+                    policy=LocationPolicy.of(self.ctx.settings, self.ctx.uploads_dir()),
                 )
                 result = import_csv(
                     sources,

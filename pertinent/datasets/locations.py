@@ -39,10 +39,11 @@ class LocationPolicy:
     max_depth: int = 8
 
     @classmethod
-    def of(cls, settings: Settings) -> LocationPolicy:
+    def of(cls, settings: Settings, *extra_roots: Path) -> LocationPolicy:
+        """The server's policy; ``extra_roots`` are allowed too (the calling account's console uploads)."""
         return cls(
             confined=bool(settings.credentials),
-            roots=tuple(Path(os.path.realpath(root)) for root in settings.allowed_roots),
+            roots=tuple(Path(os.path.realpath(root)) for root in (*settings.allowed_roots, *extra_roots)),
             max_files=settings.max_import_files,
             max_depth=settings.max_import_depth,
         )
