@@ -276,7 +276,7 @@ def test_try_it_shows_titles_history_and_an_event_changes_the_list(env: Env, web
     history = page.locator("#history li[data-item-id]").first
     assert history.get_attribute("data-item-id") == clicked
     assert history.get_attribute("data-source") == "event"
-    assert "live click" in history.inner_text()
+    assert "live rating" in history.inner_text()
 
 
 def test_a_known_user_sees_training_history_beside_the_recommendations(env: Env, web: Shooter) -> None:

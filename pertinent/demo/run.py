@@ -152,7 +152,7 @@ class Demo:
                 job = p.create_dataset_import_job(
                     jobName=f"{GROUP}-{kind.lower()}",
                     datasetArn=datasets[kind],
-                    dataSource={"dataLocation": str(path)},
+                    dataSource={"dataLocation": str(path.resolve())},  # the API takes absolute paths only
                 )["datasetImportJobArn"]
 
                 def show(record: dict[str, Any], task: TaskID = task, job: str = job) -> None:
