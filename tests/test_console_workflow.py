@@ -191,3 +191,20 @@ def test_the_schema_is_suggested_from_header_and_values() -> None:
     assert suggest_schema("Users", "NAME\nx\n")["problems"] == [
         "A Users dataset needs a USER_ID column; the file has none."
     ]
+
+
+def test_a_domain_group_offers_its_use_cases_as_recommenders(empty_server: LiveServer) -> None:
+    url = empty_server.url
+    status, made = post(f"{url}/console/api/dataset-groups", {"name": "vod", "domain": "VIDEO_ON_DEMAND"})
+    assert status == 200, made
+    personalize = empty_server.client()
+    group = personalize.describe_dataset_group(datasetGroupArn=made["arn"])["datasetGroup"]
+    assert group["domain"] == "VIDEO_ON_DEMAND"
+    with urllib.request.urlopen(f"{url}/console/groups/vod/setup") as response:
+        page = response.read().decode()
+    assert 'id="step-recommender"' in page and "aws-vod-top-picks" in page and "aws-ecomm" not in page
+    status, body = post(
+        f"{url}/console/api/groups/vod/recommenders",
+        {"name": "r", "recipe_arn": "arn:aws:personalize:::recipe/aws-ecomm-popular-items-by-views"},
+    )
+    assert status == 400 and "not a use case" in body["error"]["message"]

@@ -100,6 +100,8 @@ def setup_page(console: Console, request: Request) -> Page:
                       {v["solution_version_arn"] for v in versions}],
         "tracker": trackers[0] if trackers else None,
         "filters": store.list("filter", group_arn),
+        "use_cases": [r for r in ALL_RECIPES.values() if r.domain and r.domain == group.get("domain")],
+        "recommenders": store.list("recommender", group_arn),
         "endpoint": f"{request.url.scheme}://{request.url.netloc}",
     }  # fmt: skip
     return Page(
@@ -186,6 +188,17 @@ def deploy_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
     return {"arn": result["campaign_arn"], "page": f"/console/campaigns/{name}"}
 
 
+def recommender_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
+    group = console.record("dataset-group", request.path_params["group"])
+    recipe = _text(body, "recipe_arn")
+    allowed = {r.arn for r in ALL_RECIPES.values() if r.domain and r.domain == group.get("domain")}
+    if recipe not in allowed:
+        raise InvalidInputException(f"{recipe!r} is not a use case of this dataset group's domain.")
+    result = _call(console, "CreateRecommender", name=_name(body), dataset_group_arn=group["dataset_group_arn"],
+                   recipe_arn=recipe)  # fmt: skip
+    return {"arn": result["recommender_arn"]}
+
+
 def tracker_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
     group = console.record("dataset-group", request.path_params["group"])
     result = _call(
@@ -244,5 +257,6 @@ def routes(console: Console) -> list[BaseRoute]:
         Route("/console/api/solution-versions", console.api(train_api), methods=post),
         Route("/console/api/campaigns", console.api(deploy_api), methods=post),
         Route("/console/api/groups/{group}/event-trackers", console.api(tracker_api), methods=post),
+        Route("/console/api/groups/{group}/recommenders", console.api(recommender_api), methods=post),
         Route("/console/api/groups/{group}/filters", console.api(filter_api), methods=post),
     ]

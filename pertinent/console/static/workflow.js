@@ -176,6 +176,16 @@
     await follow(made.arn, (r) => view.say("Campaign " + r.status));
     window.location.assign(made.page);
   });
+  handle(".wf-recommender", async (form, view) => {
+    const data = values(form);
+    const made = await call("/console/api/groups/" + encodeURIComponent(form.dataset.group) + "/recommenders", data);
+    await follow(made.arn, (r) => {
+      const p = r.training_progress || {};
+      view.say("Recommender " + r.status + (p.message ? " · " + p.message : ""));
+    });
+    view.say("Recommender " + data.name + " ACTIVE.", "ok");
+    setTimeout(() => window.location.reload(), 800);
+  });
   handle(".wf-tracker", async (form, view) => {
     const made = await call("/console/api/groups/" + encodeURIComponent(form.dataset.group) + "/event-trackers", values(form));
     for (const node of document.querySelectorAll(".wf-tracking-id")) node.textContent = made.tracking_id;
