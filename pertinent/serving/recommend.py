@@ -380,7 +380,8 @@ class Recommender:
             if columns:
                 entry["metadata"] = catalog.metadata(index, columns)
             items.append(entry)
-        return {key: items, "recommendation_id": new_recommendation_id(loaded.campaign["campaign_arn"])}
+        source = loaded.campaign.get("campaign_arn") or loaded.version_arn  # batch jobs: the version
+        return {key: items, "recommendation_id": new_recommendation_id(source)}
 
     @staticmethod
     def _metadata_columns(
