@@ -157,8 +157,14 @@ def fit_plain_ease(train: InteractionData, lam: float) -> Scorer:
     return score
 
 
+_EASE_RECENCY: dict[tuple[int, float], UserPersonalization] = {}
+
+
 def fit_ease_recency(train: InteractionData, lam: float) -> Scorer:
-    model = UserPersonalization().fit(train, {"ease_regularization": str(lam)})
+    key = (id(train), lam)  # the blend reuses the fitted model
+    if key not in _EASE_RECENCY:
+        _EASE_RECENCY[key] = UserPersonalization().fit(train, {"ease_regularization": str(lam)})
+    model = _EASE_RECENCY[key]
     return lambda h, w: model._score([x.astype(np.int64) for x in h], w)
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,3 +230,38 @@ def test_personalized_ranking_v2_ranks_the_input_list_with_distinct_scores(engin
     scores = [e["score"] for e in ranked]
     assert scores == sorted(scores, reverse=True)
     assert abs(sum(scores) - 1.0) < 1e-3
+
+
+def _get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_explain_names_the_features_and_history_items_behind_a_recommendation(engine: Engine) -> None:
+    user = "u7"
+    item = top(engine, user)[0]
+    query = urllib.parse.urlencode({"campaignArn": engine.campaign, "userId": user, "itemId": item})
+    status, body = _get(f"{engine.server.url}/explain?{query}")
+    assert status == 200, body
+    assert body["itemId"] == item and body["recipe"] == "aws-user-personalization-v2"
+    names = [f["name"] for f in body["features"]]
+    assert names and all(isinstance(f["contribution"], float) for f in body["features"])
+    history = {
+        i
+        for u, i in zip(
+            *(engine.data.interactions[c].to_pylist() for c in ("USER_ID", "ITEM_ID")), strict=True
+        )
+        if u == user
+    }
+    related = [r["itemId"] for r in body["relatedHistory"]]
+    assert related and set(related) <= history | {"i100", "i101"}  # history (plus events sent by other tests)
+    bad = urllib.parse.urlencode({"campaignArn": engine.campaign, "userId": user})
+    status, body = _get(f"{engine.server.url}/explain?{bad}")
+    assert status == 400 and "itemId" in body["message"]
+    missing = urllib.parse.urlencode({"campaignArn": engine.campaign, "userId": user, "itemId": "nope"})
+    assert _get(f"{engine.server.url}/explain?{missing}")[0] == 404
+    status, body = _get(f"{engine.server.url}/explain?{query}&context=DEVICE")
+    assert status == 400, body

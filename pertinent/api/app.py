@@ -19,6 +19,7 @@ from pertinent.api.console_session import sign_in_routes
 from pertinent.api.control_plane import ControlPlane
 from pertinent.api.convenience import convenience_routes
 from pertinent.api.experiments_routes import experiment_routes
+from pertinent.api.explain_routes import explain_routes
 from pertinent.api.guard import RequestGuard
 from pertinent.api.insights_routes import insights_routes
 from pertinent.api.observability import RequestTelemetry, metrics_route
@@ -97,6 +98,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         )
         routes += runtime.routes() + events.routes()
         routes += insights_routes(ctx)
+        routes += explain_routes(recommender)
         routes += convenience_routes(recommender, ingest, runtime_codec, events_codec)
 
         searcher = SearchService(ctx, recommender)

@@ -81,6 +81,8 @@ class Generators:
     context_lifts: Mapping[str, LiftTable]
     user_lifts: Mapping[str, LiftTable]
     end_time: float = 0.0
+    #: mean log interaction count of an item's metadata tokens: a last tie-breaker among cold items
+    metadata_popularity: NDArray[np.float32] | None = None
     candidate_counts: tuple[int, int, int, int, int, int, int] = (150, 60, 60, 40, 30, 20, 20)
 
     @property

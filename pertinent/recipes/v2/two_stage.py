@@ -228,6 +228,7 @@ class TwoStageRecipe(Recipe):
             trend=trend,
             item_created=created.astype(np.float64),
             end_time=end,
+            metadata_popularity=_metadata_popularity(tokens, stats),
             popular_order=np.lexsort((np.arange(n), -popularity)).astype(np.int64),
             trending_order=np.lexsort((np.arange(n), -(trend * (popularity > np.log1p(2.0))))).astype(
                 np.int64
@@ -396,7 +397,18 @@ class TwoStageRecipe(Recipe):
     def _ranked(self, scored: Scored) -> NDArray[np.float32]:
         if self.ranker_ is None or len(scored.candidates) == 0:
             return scored.v1[scored.candidates].astype(np.float32)
-        return np.asarray(self.ranker_.predict(scored.features, num_threads=1), dtype=np.float32)
+        raw = np.asarray(self.ranker_.predict(scored.features, num_threads=1), dtype=np.float64)
+        # trees are piecewise constant: break their ties by metadata similarity, then the v1 score
+        metadata = scored.features[:, BASE_FEATURES.index("metadata_score")].astype(np.float64)
+        v1 = scored.features[:, 0].astype(np.float64)
+        v1 = (v1 - v1.min()) / ((v1.max() - v1.min()) or 1.0)
+        cold = scored.features[:, BASE_FEATURES.index("popularity")] == 0
+        if cold.any():  # no interactions to learn from: the ranker's mean for them, ordered by metadata
+            raw[cold] = raw[cold].mean() + 0.1 * metadata[cold]
+        prior = self.generators_.metadata_popularity
+        tokens = np.zeros(len(raw)) if prior is None else prior[scored.candidates].astype(np.float64)
+        tokens = (tokens - tokens.min()) / ((tokens.max() - tokens.min()) or 1.0)
+        return np.asarray(raw + 1e-2 * metadata + 1e-3 * v1 + 3e-3 * tokens, dtype=np.float32)
 
     def score_state(self, state: RequestState, allowed: NDArray[np.bool_] | None = None) -> ScoreArray:
         """Full-catalog raw scores: ranker scores on the candidates, far below them the v1 order."""
@@ -463,7 +475,9 @@ class TwoStageRecipe(Recipe):
             )
             order = np.argsort(-strength)[:top]
             related = [(int(unique_hist[i]), float(strength[i])) for i in order.tolist() if strength[i] > 0]
+        score = float(self._ranked(scored)[0])
         return {
+            "score": round(score, 6),
             "features": [
                 {"name": n, "contribution": round(c, 6), "value": None if np.isnan(v) else round(v, 6)}
                 for n, c, v in pairs[:top]
@@ -558,6 +572,8 @@ class TwoStageRecipe(Recipe):
         arrays["user_last_event_type"] = self.user_last_event_type_
         arrays["user_last_event_value"] = self.user_last_event_value_
         arrays["user_last_time"] = self.user_last_time_
+        if gen.metadata_popularity is not None:
+            arrays["metadata_popularity"] = gen.metadata_popularity
         if self.ranker_ is not None:
             text = self.ranker_.model_to_string().encode()
             arrays["ranker"] = np.frombuffer(text, dtype=np.uint8)
@@ -596,6 +612,7 @@ class TwoStageRecipe(Recipe):
             trend=arrays["trend"].astype(np.float32),
             item_created=arrays["item_created"].astype(np.float64),
             end_time=float(meta["end_time"]),
+            metadata_popularity=arrays.get("metadata_popularity"),
             popular_order=arrays["popular_order"].astype(np.int64),
             trending_order=arrays["trending_order"].astype(np.int64),
             newest_order=arrays["newest_order"].astype(np.int64),
@@ -687,6 +704,17 @@ class _ItemStats:
         scored.features[rows, BASE_FEATURES.index("popularity")] = np.log1p(remaining)
         scored.features[rows, BASE_FEATURES.index("trend")] = trend_of(recent, remaining, self.share)
         scored.features[rows[remaining == 0], BASE_FEATURES.index("item_age_days")] = 0.0
+
+
+def _metadata_popularity(tokens: sp.csr_matrix | None, data: InteractionData) -> NDArray[np.float32] | None:
+    if tokens is None or tokens.nnz == 0:
+        return None
+    binary = sp.csr_matrix(tokens, dtype=np.float64)
+    binary.data[:] = 1.0
+    counts = np.bincount(data.item_idx, minlength=data.n_items).astype(np.float64)
+    token_counts = np.log1p(np.asarray(binary.T @ counts).ravel())
+    n_tokens = np.maximum(np.diff(binary.indptr), 1)
+    return np.asarray((binary @ token_counts) / n_tokens, dtype=np.float32)
 
 
 def _base_params(params: Mapping[str, HyperParameterValue]) -> dict[str, HyperParameterValue]:
