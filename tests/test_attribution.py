@@ -253,6 +253,14 @@ def test_metric_attribution_unhappy_paths(world: World) -> None:
         )
         == "InvalidInputException"
     )
+    for bad_path in ("http://example.com/reports", "ftp://x/y", "s3://"):
+        assert code(
+            client.create_metric_attribution,
+            name="bad",
+            datasetGroupArn=group2,
+            metrics=[{"eventType": "click", "metricName": "X", "expression": "SAMPLECOUNT()"}],
+            metricsOutputConfig={**output, "s3DataDestination": {"path": bad_path}},
+        ) == "InvalidInputException"
     missing = world.group.replace("dataset-group", "metric-attribution") + "-gone"
     assert (
         code(client.describe_metric_attribution, metricAttributionArn=missing) == "ResourceNotFoundException"

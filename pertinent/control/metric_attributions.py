@@ -38,7 +38,7 @@ from pertinent.control.common import (
 )
 from pertinent.control.context import Context
 from pertinent.datasets.avro_schema import normalize_dataset_type, parse_schema
-from pertinent.datasets.locations import LocationPolicy, write_output
+from pertinent.datasets.locations import LocationPolicy, check_location, write_output
 from pertinent.errors import InvalidInputException, LimitExceededException
 from pertinent.resources.recommendation_ids import decode, source_index
 from pertinent.resources.status import ACTIVE
@@ -106,10 +106,14 @@ def _check_metrics(ctx: Context, group_arn: str, metrics: list[Record]) -> list[
     return checked
 
 
-def _check_output(config: Record) -> Record:
+def _check_output(ctx: Context, config: Record) -> Record:
+    """The destination must be one reports can be written to (s3://, file:// or a local path the server's
+    location policy allows; --allow-path under --credentials), checked at request time."""
     path = (config.get("s3_data_destination") or {}).get("path")
-    if path is not None and not str(path).strip():
-        raise InvalidInputException("metricsOutputConfig.s3DataDestination.path must not be empty.")
+    if path is not None:
+        if not str(path).strip():
+            raise InvalidInputException("metricsOutputConfig.s3DataDestination.path must not be empty.")
+        check_location(str(path), LocationPolicy.of(ctx.settings))
     return dict(config)
 
 
@@ -126,7 +130,7 @@ def create_metric_attribution(
         metric_attribution_arn=arn,
         dataset_group_arn=dataset_group_arn,
         metrics=_check_metrics(ctx, dataset_group_arn, metrics),
-        metrics_output_config=_check_output(metrics_output_config),
+        metrics_output_config=_check_output(ctx, metrics_output_config),
         report_seq=ctx.store.last_event_seq(dataset_group_arn),  # reports cover events from now on
         last_report=ctx.now(),
     )
@@ -188,7 +192,7 @@ def update_metric_attribution(
     metrics = _check_metrics(ctx, record["dataset_group_arn"], metrics + list(add_metrics or []))
     changes: Record = {"metrics": metrics, "last_updated_date_time": ctx.now()}
     if metrics_output_config is not None:
-        changes["metrics_output_config"] = _check_output(metrics_output_config)
+        changes["metrics_output_config"] = _check_output(ctx, metrics_output_config)
     ctx.store.update(metric_attribution_arn, changes)
     return {"metric_attribution_arn": metric_attribution_arn}
 
