@@ -174,6 +174,16 @@ def setup_campaign(
     return campaign, tracker["trackingId"], version, trained
 
 
+def existing_campaign(client: Any, name: str) -> tuple[str, str, str, float]:
+    campaign = next(c for c in client.list_campaigns()["campaigns"] if c["name"] == name)
+    record = client.describe_campaign(campaignArn=campaign["campaignArn"])["campaign"]
+    version = record["solutionVersionArn"]
+    described = client.describe_solution_version(solutionVersionArn=version)["solutionVersion"]
+    tracker = next(t for t in client.list_event_trackers()["eventTrackers"] if t["name"] == name)
+    tracking = client.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])["eventTracker"]
+    return campaign["campaignArn"], tracking["trackingId"], version, float(described.get("trainingHours", 0)) * 3600
+
+
 # ---------------------------------------------------------------------- load
 def send(conn: http.client.HTTPConnection, request: Request) -> int:
     method, path, body = request
@@ -376,17 +386,27 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--logged", type=int, default=1_000_000, help="events in the log for the last check")
     parser.add_argument("--cpu-requests", type=int, default=1500)
+    parser.add_argument(
+        "--attach",
+        nargs=3,
+        metavar=("PORT", "PID", "DATA_DIR"),
+        help="measure a running server (its pid, data folder) whose bench-* campaigns an earlier run made",
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="pertinent-bench-"))
-    data_dir = folder / "data"
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pertinent", "serve", "--port", str(port), "--data-dir", str(data_dir)]
-        + ["--log-level", "warning", "--workers", str(args.workers)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        start_new_session=True,
-    )
+    if args.attach:
+        port, data_dir = int(args.attach[0]), Path(args.attach[2])
+        server: Any = argparse.Namespace(pid=int(args.attach[1]))
+    else:
+        data_dir = folder / "data"
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pertinent", "serve", "--port", str(port), "--data-dir", str(data_dir)]
+            + ["--log-level", "warning", "--workers", str(args.workers)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            start_new_session=True,
+        )
     rows: list[dict[str, Any]] = []
     try:
         for _ in range(600):
@@ -403,11 +423,21 @@ def main() -> None:
             t0 = time.monotonic()
             if key == "ml":
                 csv_path, users = movielens_csv(folder)
+            elif args.attach:
+                csv_path, users = Path(), [f"u{u}" for u in range(args.users)]
             else:
                 n_items = 200_000 if key == "200k" else 1_000_000
                 csv_path, users = generated_csv(folder, n_items, args.users, per_user=40)
-            campaign, tracking_id, version, train_s = setup_campaign(client, f"bench-{key}", csv_path, params)
+            if args.attach:
+                campaign, tracking_id, version, train_s = existing_campaign(client, f"bench-{key}")
+            else:
+                campaign, tracking_id, version, train_s = setup_campaign(client, f"bench-{key}", csv_path, params)
             print(f"{label}: set up in {time.monotonic() - t0:.0f} s (training {train_s:.0f} s)", flush=True)
+            first = json.dumps({"campaignArn": campaign, "userId": users[0], "numResults": 25}).encode()
+            for _ in range(2 * args.workers):  # model load (and ANN index build) in each process
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1800)
+                send(conn, ("POST", "/recommendations", first))
+                conn.close()
 
             def recommend(rng: Any, campaign: str = campaign, users: list[str] = users) -> Request:
                 user = users[int(rng.integers(len(users)))]
@@ -464,11 +494,12 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row, default=str), flush=True)
     finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        if not args.attach:
+            os.killpg(server.pid, signal.SIGINT)
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
     report(rows, args)
 
 

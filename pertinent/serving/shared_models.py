@@ -3,12 +3,14 @@
 ``pertinent serve --workers N`` runs N processes that each load every campaign's model. The big learned
 arrays (EASE's item × item matrix, iALS item factors) are written once beside the artifact as ``.npy``
 files and mapped read-only, so the N processes share one copy in the page cache instead of holding N;
-the ANN index over a large factor model is built once (by whichever process loads it first, written
-atomically) and *viewed* through a memory map by all of them.
+the ANN index over a large factor model is built once (by whichever process loads it first, under a lock
+file the others wait on; written atomically) and *viewed* through a memory map by all of them. The first
+request to a large iALS campaign in a fresh data folder waits for that build.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Callable
@@ -66,7 +68,10 @@ def _matches(path: Path, array: NDArray[np.generic]) -> bool:
 def _factor_index(folder: Path, factors: NDArray[np.float32]) -> FactorIndex:
     path = folder / "item_factors.usearch"
     n, ndim = factors.shape
-    with _build_lock:  # one build per process; another process may build too (the last rename wins)
+    folder.mkdir(parents=True, exist_ok=True)
+    # one build for all processes: the others wait on the lock file, then map what it wrote
+    with _build_lock, open(folder / ".item_factors.usearch.lock", "wb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return FactorIndex.view(path, n, ndim)
         except (OSError, ValueError, RuntimeError):
