@@ -250,22 +250,30 @@ class Recommender:
     ) -> list[list[tuple[int, float | None, str | None]]]:
         """Top ``n`` for many users' histories in one vectorized scoring call (GetRecommendations passes
         one user, a batch inference job a chunk), then exploration of new items per user."""
-        ids, scores = loaded.model.recipe.recommend_batch(
-            [h.items for h in histories],
-            n,
-            exclude=list(excluded),
-            history_weights=[h.weights for h in histories],
-        )
+        recipe = loaded.model.recipe
+        rows: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]
+        if len(histories) == 1:  # one request: the recipe's single-user path (ANN retrieval where it has one)
+            rows = [
+                recipe.recommend(
+                    histories[0].items, n, exclude=excluded[0], history_weights=histories[0].weights
+                )
+            ]
+        else:
+            ids, scores = recipe.recommend_batch(
+                [h.items for h in histories],
+                n,
+                exclude=list(excluded),
+                history_weights=[h.weights for h in histories],
+            )
+            rows = [(ids[r][ids[r] >= 0], scores[r][ids[r] >= 0]) for r in range(len(histories))]
         explore = loaded.recipe_name == "aws-user-personalization"  # v2 does not explore (AWS: promotions)
         out: list[list[tuple[int, float | None, str | None]]] = []
-        for row, history in enumerate(histories):
-            valid = ids[row] >= 0
+        for (row_ids, row_scores), history in zip(rows, histories, strict=True):
             results: list[tuple[int, float | None, str | None]] = [
-                (int(i), float(s), None)
-                for i, s in zip(ids[row][valid].tolist(), scores[row][valid].tolist(), strict=True)
+                (int(i), float(s), None) for i, s in zip(row_ids.tolist(), row_scores.tolist(), strict=True)
             ]
             if explore:
-                results = self._explore(loaded, catalog, results, masks[row], history, n)
+                results = self._explore(loaded, catalog, results, masks[len(out)], history, n)
             out.append(results)
         return out
 
