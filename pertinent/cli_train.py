@@ -28,8 +28,10 @@ def run_now(ctx: Context, arn: str) -> threading.Thread | None:
     runner = JobRunner(ctx)
 
     def work() -> None:
-        runner.run(job.kind, job.arn)
-        ctx.store.finish(job.id, "done")
+        if runner.run(job.kind, job.arn):
+            ctx.store.finish(job.id, "done")
+        else:  # it waits for an import still running: the server's worker takes it from the queue
+            ctx.store.requeue(job.id)
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
@@ -80,12 +82,7 @@ def train(
                 name=name,
                 dataset_group_arn=dataset_group_arn,
                 recipe_arn=f"arn:aws:personalize:::recipe/{recipe}",
-            )["solution_arn"]
-            activation = run_now(ctx, solution_arn)
-            if activation is not None:
-                activation.join()
-            while (ctx.store.get(solution_arn) or {}).get("status") != ACTIVE:
-                time.sleep(0.1)
+            )["solution_arn"]  # ACTIVE at once: a solution has no work to wait for
         version_arn = create_solution_version(ctx, solution_arn=solution_arn, training_mode=training_mode)[
             "solution_version_arn"
         ]

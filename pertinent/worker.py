@@ -43,16 +43,27 @@ class Worker:
         self._threads.clear()
 
     def run_pending(self) -> int:
-        """Run queued jobs in the calling thread until none is left (for the CLI and tests)."""
+        """Run queued jobs in the calling thread until none is left, or only jobs waiting for a parent
+        that no queued job will finish (for the CLI and tests); returns how many ran."""
         done = 0
+        waiting: set[str] = set()
         while (job := self.ctx.store.claim()) is not None:
-            self._run(job.id, job.kind, job.arn)
-            done += 1
+            if self._run(job.id, job.kind, job.arn):
+                done += 1
+                waiting.clear()
+            elif job.arn in waiting:
+                break
+            else:
+                waiting.add(job.arn)
         return done
 
-    def _run(self, job_id: int, kind: str, arn: str) -> None:
-        self.runner.run(kind, arn)
-        self.ctx.store.finish(job_id, "done")
+    def _run(self, job_id: int, kind: str, arn: str) -> bool:
+        """Run one claimed job; a job waiting for its parent goes back to the end of the queue (False)."""
+        if self.runner.run(kind, arn):
+            self.ctx.store.finish(job_id, "done")
+            return True
+        self.ctx.store.requeue(job_id)
+        return False
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -66,4 +77,6 @@ class Worker:
                 self._wake.wait(self.ctx.settings.worker_poll_seconds)
                 self._wake.clear()
                 continue
-            self._run(job.id, job.kind, job.arn)
+            if not self._run(job.id, job.kind, job.arn):
+                # it waits for a parent that another job is creating: don't spin on it
+                self._stop.wait(self.ctx.settings.worker_poll_seconds)

@@ -222,19 +222,20 @@ def paused_server(tmp_path: Path) -> Iterator[LiveServer]:
 def test_import_job_limit_and_in_use_rules(paused_server: LiveServer, tmp_path: Path) -> None:
     client = paused_server.client()
     worker = paused_server.app.state.worker
+    # no worker runs, yet the light resources are ACTIVE at once (nothing queues behind imports/training)
     group = client.create_dataset_group(name="g")["datasetGroupArn"]
-    with pytest.raises(client.exceptions.ResourceInUseException):
-        client.create_filter(
-            name="f",
-            datasetGroupArn=group,
-            filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("a")',
-        )
-    worker.run_pending()
+    assert client.describe_dataset_group(datasetGroupArn=group)["datasetGroup"]["status"] == "ACTIVE"
     schema = client.create_schema(name="s", schema=INTERACTIONS_SCHEMA)["schemaArn"]
     dataset = client.create_dataset(
         name="d", schemaArn=schema, datasetGroupArn=group, datasetType="Interactions"
     )["datasetArn"]
-    worker.run_pending()
+    assert client.describe_dataset(datasetArn=dataset)["dataset"]["status"] == "ACTIVE"
+    filter_arn = client.create_filter(
+        name="f",
+        datasetGroupArn=group,
+        filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("a")',
+    )["filterArn"]
+    assert client.describe_filter(filterArn=filter_arn)["filter"]["status"] == "ACTIVE"
     csv_path = tmp_path / "i.csv"
     write_interactions_csv(csv_path)
     for n in range(5):

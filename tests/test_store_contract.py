@@ -100,6 +100,20 @@ def test_job_queue_hands_each_job_to_exactly_one_claimer(store: MetadataStore) -
     assert store.pending_jobs("import") == 0
 
 
+def test_a_requeued_job_goes_behind_the_jobs_queued_after_it(store: MetadataStore) -> None:
+    store.enqueue("train", "arn:waits")
+    store.enqueue("import", "arn:parent")
+    first = store.claim()
+    assert first is not None and first.arn == "arn:waits"
+    store.requeue(first.id)
+    order = []
+    while (job := store.claim()) is not None:
+        order.append((job.kind, job.arn))
+        store.finish(job.id, "done")
+    assert order == [("import", "arn:parent"), ("train", "arn:waits")]
+    assert store.orphaned_jobs() == []
+
+
 def test_orphaned_jobs_are_the_running_ones(store: MetadataStore) -> None:
     store.enqueue("train", "arn:a")
     store.enqueue("train", "arn:b")

@@ -16,22 +16,29 @@ from pertinent.control.common import (
 )
 from pertinent.control.context import Context
 from pertinent.errors import InvalidInputException, ResourceInUseException, ResourceNotFoundException
-from pertinent.resources.status import ACTIVE
+from pertinent.resources.status import ACTIVE, CREATE_PENDING, CREATE_STOPPING, IN_FLIGHT
 
 KIND = "campaign"
 
 
-def resolve_solution_version(ctx: Context, solution_version_arn: str) -> Record:
-    """The ACTIVE version an ARN names; ``…/solution/{name}/$LATEST`` is the newest ACTIVE one."""
+def resolve_solution_version(ctx: Context, solution_version_arn: str, pending_ok: bool = False) -> Record:
+    """The ACTIVE version an ARN names; ``…/solution/{name}/$LATEST`` is the newest ACTIVE one.
+
+    With ``pending_ok`` a version still training is accepted too (a campaign created on it waits for it,
+    and ``$LATEST`` then names the newest version in flight when none is ACTIVE yet).
+    """
+    usable = {ACTIVE} | (set(IN_FLIGHT) - {CREATE_STOPPING} if pending_ok else set())
     if arns.is_latest_alias(solution_version_arn):
         solution_arn = solution_version_arn.rsplit("/", 1)[0]
         require(ctx, "solution", solution_arn)
-        for version in ctx.store.list("solution-version", solution_arn):
-            if version["status"] == ACTIVE:
-                return version
+        versions = ctx.store.list("solution-version", solution_arn)
+        for wanted in (ACTIVE, *sorted(usable - {ACTIVE})):
+            for version in versions:
+                if version["status"] == wanted:
+                    return version
         raise ResourceNotFoundException(f"Solution {solution_arn} has no ACTIVE solution version.")
     version = require(ctx, "solution-version", solution_version_arn)
-    if version["status"] != ACTIVE:
+    if version["status"] not in usable:
         raise ResourceInUseException(
             f"Solution version {solution_version_arn} is {version['status']}; a campaign needs an ACTIVE one."
         )
@@ -56,10 +63,12 @@ def create_campaign(
     tags: list[Record] | None = None,
 ) -> Record:
     _check_config(solution_version_arn, campaign_config)
-    version = resolve_solution_version(ctx, solution_version_arn)
+    version = resolve_solution_version(ctx, solution_version_arn, pending_ok=True)
+    ready = version["status"] == ACTIVE
     arn = ctx.arn(KIND, name)
     record = new_record(
         ctx,
+        status=ACTIVE if ready else CREATE_PENDING,
         name=name,
         campaign_arn=arn,
         solution_version_arn=solution_version_arn,
@@ -70,7 +79,10 @@ def create_campaign(
         solution_arn=version["solution_arn"],
         tags=tags_to_dict(tags),
     )
-    insert_new(ctx, KIND, arn, record, parent_arn=version["solution_arn"], job="activate")
+    # on an ACTIVE version there is nothing to wait for; on one still training the worker activates the
+    # campaign once the version is ACTIVE (or fails it with the version's reason)
+    job = None if ready else "campaign"
+    insert_new(ctx, KIND, arn, record, parent_arn=version["solution_arn"], job=job)
     return {"campaign_arn": arn}
 
 

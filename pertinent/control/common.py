@@ -16,7 +16,7 @@ from pertinent.errors import (
     ResourceNotFoundException,
     TooManyTagsException,
 )
-from pertinent.resources.status import ACTIVE, CREATE_PENDING
+from pertinent.resources.status import ACTIVE, CREATE_IN_PROGRESS, CREATE_PENDING
 
 Record = dict[str, Any]
 
@@ -45,14 +45,18 @@ NOUNS = {
 }
 
 
-def new_record(ctx: Context, with_status: bool = True, **fields: Any) -> Record:
-    """A fresh record: the given fields plus creation times (and CREATE PENDING)."""
+def new_record(ctx: Context, with_status: bool = True, status: str = CREATE_PENDING, **fields: Any) -> Record:
+    """A fresh record: the given fields plus creation times (and ``status``, CREATE PENDING unless told).
+
+    Resources with no real work to do (dataset group, dataset, solution, filter, event tracker) are created
+    ACTIVE at once, so the next call of a notebook never waits behind an import or a training job.
+    """
     now = ctx.now()
     record: Record = {k: v for k, v in fields.items() if v is not None}
     record["creation_date_time"] = now
     record["last_updated_date_time"] = now
     if with_status:
-        record["status"] = CREATE_PENDING
+        record["status"] = status
     return record
 
 
@@ -67,6 +71,20 @@ def require(ctx: Context, kind: str, arn: str) -> Record:
 def require_active(ctx: Context, kind: str, arn: str) -> Record:
     record = require(ctx, kind, arn)
     if record.get("status") != ACTIVE:
+        raise ResourceInUseException(
+            f"The {NOUNS.get(kind, kind)} {arn} is not in ACTIVE state (status: {record.get('status')})."
+        )
+    return record
+
+
+def require_usable(ctx: Context, kind: str, arn: str) -> Record:
+    """The record at ``arn`` if it is ACTIVE or still being created (work on it queues behind it).
+
+    Personalize refuses children of a parent that is not ACTIVE yet; pertinent accepts them and lets the
+    worker wait for the parent, so code written for Personalize (which polls first) works either way.
+    """
+    record = require(ctx, kind, arn)
+    if record.get("status") not in (ACTIVE, CREATE_PENDING, CREATE_IN_PROGRESS):
         raise ResourceInUseException(
             f"The {NOUNS.get(kind, kind)} {arn} is not in ACTIVE state (status: {record.get('status')})."
         )

@@ -15,6 +15,7 @@ from pertinent.control.common import (
 )
 from pertinent.control.context import Context
 from pertinent.errors import InvalidInputException, ResourceInUseException
+from pertinent.resources.status import ACTIVE
 
 KIND = "dataset-group"
 
@@ -32,6 +33,7 @@ def create_dataset_group(
     arn = ctx.arn(KIND, name)
     record = new_record(
         ctx,
+        status=ACTIVE,
         name=name,
         dataset_group_arn=arn,
         role_arn=role_arn,
@@ -39,7 +41,7 @@ def create_dataset_group(
         domain=domain,
         tags=tags_to_dict(tags),
     )
-    insert_new(ctx, KIND, arn, record, job="activate")
+    insert_new(ctx, KIND, arn, record)
     return {"dataset_group_arn": arn, "domain": domain}
 
 

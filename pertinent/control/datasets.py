@@ -13,12 +13,13 @@ from pertinent.control.common import (
     paginate,
     require,
     require_active,
+    require_usable,
     tags_to_dict,
 )
 from pertinent.control.context import Context
 from pertinent.datasets.avro_schema import check_schema_for_dataset, normalize_dataset_type, parse_schema
 from pertinent.errors import InvalidInputException, ResourceInUseException
-from pertinent.resources.status import IN_FLIGHT
+from pertinent.resources.status import ACTIVE, IN_FLIGHT
 
 KIND = "dataset"
 
@@ -51,12 +52,13 @@ def create_dataset(
     dataset_type: str,
     tags: list[Record] | None = None,
 ) -> Record:
-    group = require_active(ctx, "dataset-group", dataset_group_arn)
+    group = require_usable(ctx, "dataset-group", dataset_group_arn)
     kind = normalize_dataset_type(dataset_type)
     _checked_schema(ctx, schema_arn, kind, group)
     arn = ctx.arn(KIND, group["name"], kind)
     record = new_record(
         ctx,
+        status=ACTIVE,
         name=name,
         dataset_arn=arn,
         dataset_group_arn=dataset_group_arn,
@@ -64,7 +66,7 @@ def create_dataset(
         schema_arn=schema_arn,
         tags=tags_to_dict(tags),
     )
-    insert_new(ctx, KIND, arn, record, parent_arn=dataset_group_arn, job="activate")
+    insert_new(ctx, KIND, arn, record, parent_arn=dataset_group_arn)
     return {"dataset_arn": arn}
 
 

@@ -12,11 +12,12 @@ from pertinent.control.common import (
     new_record,
     paginate,
     require,
-    require_active,
+    require_usable,
     tags_to_dict,
 )
 from pertinent.control.context import Context
 from pertinent.errors import ResourceAlreadyExistsException
+from pertinent.resources.status import ACTIVE
 
 KIND = "event-tracker"
 
@@ -24,7 +25,7 @@ KIND = "event-tracker"
 def create_event_tracker(
     ctx: Context, name: str, dataset_group_arn: str, tags: list[Record] | None = None
 ) -> Record:
-    require_active(ctx, "dataset-group", dataset_group_arn)
+    require_usable(ctx, "dataset-group", dataset_group_arn)
     existing = ctx.store.list(KIND, dataset_group_arn)
     if existing:
         raise ResourceAlreadyExistsException(
@@ -35,6 +36,7 @@ def create_event_tracker(
     tracking_id = str(uuid.uuid4())
     record = new_record(
         ctx,
+        status=ACTIVE,
         name=name,
         event_tracker_arn=arn,
         account_id=ctx.settings.account_id,
@@ -42,7 +44,7 @@ def create_event_tracker(
         dataset_group_arn=dataset_group_arn,
         tags=tags_to_dict(tags),
     )
-    insert_new(ctx, KIND, arn, record, parent_arn=dataset_group_arn, job="activate")
+    insert_new(ctx, KIND, arn, record, parent_arn=dataset_group_arn)
     return {"event_tracker_arn": arn, "tracking_id": tracking_id}
 
 

@@ -11,12 +11,13 @@ from pertinent.control.common import (
     new_record,
     paginate,
     require,
-    require_active,
+    require_usable,
     tags_to_dict,
 )
 from pertinent.control.context import Context
 from pertinent.datasets.avro_schema import Field, parse_schema
 from pertinent.filters.parser import parse_filter, validate_against_schemas
+from pertinent.resources.status import ACTIVE
 
 KIND = "filter"
 
@@ -48,19 +49,20 @@ def dataset_fields(ctx: Context, dataset_group_arn: str) -> dict[str, dict[str, 
 def create_filter(
     ctx: Context, name: str, dataset_group_arn: str, filter_expression: str, tags: list[Record] | None = None
 ) -> Record:
-    require_active(ctx, "dataset-group", dataset_group_arn)
+    require_usable(ctx, "dataset-group", dataset_group_arn)
     chain = parse_filter(filter_expression)
     validate_against_schemas(chain, dataset_fields(ctx, dataset_group_arn))
     arn = ctx.arn(KIND, name)
     record = new_record(
         ctx,
+        status=ACTIVE,
         name=name,
         filter_arn=arn,
         dataset_group_arn=dataset_group_arn,
         filter_expression=filter_expression,
         tags=tags_to_dict(tags),
     )
-    insert_new(ctx, KIND, arn, record, parent_arn=dataset_group_arn, job="activate")
+    insert_new(ctx, KIND, arn, record, parent_arn=dataset_group_arn)
     return {"filter_arn": arn}
 
 

@@ -9,7 +9,7 @@ from pertinent.control.common import (
     new_record,
     paginate,
     require,
-    require_active,
+    require_usable,
     tags_to_dict,
 )
 from pertinent.control.context import Context
@@ -30,7 +30,7 @@ def create_dataset_import_job(
     import_mode: str | None = None,
     publish_attribution_metrics_to_s3: bool | None = None,
 ) -> Record:
-    dataset = require_active(ctx, "dataset", dataset_arn)
+    dataset = require_usable(ctx, "dataset", dataset_arn)
     location = data_source.get("data_location")
     if not location:
         raise InvalidInputException("dataSource.dataLocation is required.")
@@ -81,7 +81,7 @@ def create_dataset_export_job(
     ingestion_mode: str | None = None,
     tags: list[Record] | None = None,
 ) -> Record:
-    require_active(ctx, "dataset", dataset_arn)
+    require_usable(ctx, "dataset", dataset_arn)
     check_location(job_output["s3_data_destination"]["path"], LocationPolicy.of(ctx.settings))
     arn = ctx.arn(EXPORT, job_name)
     record = new_record(

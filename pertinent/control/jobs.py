@@ -37,6 +37,8 @@ EVENT_KINDS = {
     "ACTIONS": "action",
     "ACTION_INTERACTIONS": "action_interaction",
 }
+#: jobs that train on a dataset group's data, so wait for its imports in flight
+TRAINING_JOBS = frozenset({"train", recommenders.TRAIN_JOB, recommenders.RETRAIN_JOB})
 
 
 class JobRunner:
@@ -48,6 +50,7 @@ class JobRunner:
         self._locks_guard = threading.Lock()
         self.handlers: dict[str, Callable[[str], None]] = {
             "activate": self.activate,
+            "campaign": self.activate_campaign,
             "import": self.run_import,
             "export": self.run_export,
             "train": self.run_training,
@@ -80,12 +83,15 @@ class JobRunner:
         finally:
             self._periodic_lock.release()
 
-    def run(self, kind: str, arn: str) -> None:
-        """Run one job; an unexpected error marks the resource CREATE FAILED instead of escaping.
+    def run(self, kind: str, arn: str) -> bool:
+        """Run one job; False when it must wait for a parent still being created (see :meth:`waiting_for`)
+        and run again later. An unexpected error marks the resource CREATE FAILED instead of escaping.
 
         The job runs as the account that owns ``arn`` (see pertinent.caller): ARNs it creates are that
         account's and it sees only that account's records, exactly as the request that queued it."""
         with acting_as(Caller.owner_of(arn)):
+            if self.waiting_for(kind, arn) is not None:
+                return False
             with self.ctx.telemetry.job(kind, arn, lambda: (self.ctx.store.get(arn) or {}).get("status")):
                 try:
                     self.handlers[kind](arn)
@@ -93,6 +99,7 @@ class JobRunner:
                     log.exception("job %s for %s failed", kind, arn)
                     failed = "FAILED" if kind == "data-deletion" else CREATE_FAILED  # its lifecycle's spelling
                     set_status(self.ctx, arn, failed, f"Internal error: {type(exc).__name__}: {exc}")
+        return True
 
     # -- batch jobs and data deletion (pertinent.control.batch_jobs, .data_deletion) -------------------
     def recommender(self) -> Any:
@@ -125,6 +132,48 @@ class JobRunner:
             return  # deleted meanwhile
         set_status(self.ctx, arn, CREATE_IN_PROGRESS)
         set_status(self.ctx, arn, ACTIVE)
+
+    def activate_campaign(self, arn: str) -> None:
+        """A campaign created on a version still training: ACTIVE once the version is, failed if it fails
+        (the worker runs this job only when the version is no longer in flight, see :meth:`waiting_for`)."""
+        campaign = self.ctx.store.get(arn)
+        if campaign is None or campaign.get("status") != CREATE_PENDING:
+            return
+        version = self.ctx.store.get(campaign["resolved_solution_version_arn"])
+        status = None if version is None else version.get("status")
+        if status != ACTIVE:
+            reason = (version or {}).get("failure_reason") or f"the solution version is {status or 'deleted'}"
+            set_status(self.ctx, arn, CREATE_FAILED, f"Solution version not usable: {reason}")
+            return
+        set_status(self.ctx, arn, ACTIVE)
+
+    # -- waiting for parents ------------------------------------------------------------------------
+    def waiting_for(self, kind: str, arn: str) -> str | None:
+        """The ARN of the parent a queued job must wait for, or None when it can run now.
+
+        Trainings (solution versions, recommenders) wait for the group's imports still pending or running;
+        a campaign created on a version still training waits for the version. The worker puts a waiting job
+        back at the end of the queue, so the jobs behind it (the parent's among them) go first.
+        """
+        if kind == "campaign":
+            campaign = self.ctx.store.get(arn) or {}
+            version_arn = campaign.get("resolved_solution_version_arn")
+            version = self.ctx.store.get(version_arn) if version_arn else None
+            in_flight = version is not None and version.get("status") in (CREATE_PENDING, CREATE_IN_PROGRESS)
+            return str(version_arn) if in_flight else None
+        if kind in TRAINING_JOBS:
+            record = self.ctx.store.get(arn) or {}
+            group = record.get("dataset_group_arn")
+            return self.import_in_flight(str(group)) if group else None
+        return None
+
+    def import_in_flight(self, dataset_group_arn: str) -> str | None:
+        """An import job of the group still pending or running, if any."""
+        for dataset in self.ctx.store.list("dataset", dataset_group_arn):
+            for job in self.ctx.store.list("dataset-import-job", dataset["dataset_arn"]):
+                if job.get("status") in (CREATE_PENDING, CREATE_IN_PROGRESS):
+                    return str(job["dataset_import_job_arn"])
+        return None
 
     # -- imports and exports ------------------------------------------------------------------------
     def run_import(self, arn: str) -> None:

@@ -16,6 +16,7 @@ from pertinent.control.common import (
     paginate,
     require,
     require_active,
+    require_usable,
     set_status,
     tags_to_dict,
 )
@@ -55,7 +56,7 @@ def create_solution(
     solution_config: Record | None = None,
     tags: list[Record] | None = None,
 ) -> Record:
-    require_active(ctx, "dataset-group", dataset_group_arn)
+    require_usable(ctx, "dataset-group", dataset_group_arn)
     if perform_auto_ml:
         if recipe_arn:
             raise InvalidInputException("Specify either performAutoML or recipeArn, not both.")
@@ -75,6 +76,7 @@ def create_solution(
     arn = ctx.arn(SOLUTION, name)
     record = new_record(
         ctx,
+        status=ACTIVE,
         name=name,
         solution_arn=arn,
         dataset_group_arn=dataset_group_arn,
@@ -87,7 +89,7 @@ def create_solution(
         solution_config=solution_config or {},
         tags=tags_to_dict(tags),
     )
-    insert_new(ctx, SOLUTION, arn, record, parent_arn=dataset_group_arn, job="activate")
+    insert_new(ctx, SOLUTION, arn, record, parent_arn=dataset_group_arn)
     return {"solution_arn": arn}
 
 
@@ -183,7 +185,7 @@ def create_solution_version(
     training_type: str = "MANUAL",
 ) -> Record:
     """``training_type`` AUTOMATIC is for the auto-training schedule (not a member of the request)."""
-    solution = require_active(ctx, SOLUTION, solution_arn)
+    solution = require_usable(ctx, SOLUTION, solution_arn)
     mode = training_mode or "FULL"
     recipe_name = arns.parse(solution["recipe_arn"]).path
     if mode == "UPDATE":

@@ -346,6 +346,17 @@ class MetadataStore:
         with self.write() as conn:
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=state))
 
+    def requeue(self, job_id: int) -> None:
+        """Put a claimed job back at the end of the queue (a new id, so the jobs behind it go first)."""
+        with self.write() as conn:
+            row = conn.execute(
+                select(jobs.c.kind, jobs.c.arn, jobs.c.created).where(jobs.c.id == job_id)
+            ).first()
+            if row is None:
+                return
+            conn.execute(delete(jobs).where(jobs.c.id == job_id))
+            conn.execute(insert(jobs).values(kind=row.kind, arn=row.arn, state="queued", created=row.created))
+
     def orphaned_jobs(self) -> builtins.list[Job]:
         """Jobs marked running: at start-up of an embedded server, their process is gone."""
         with self.read() as conn:
