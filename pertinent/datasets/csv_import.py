@@ -9,8 +9,10 @@ When a batch is rejected, the slow path takes over: :func:`_diagnose` re-reads t
 module and applies the same rules value by value to find the first bad line, so the job's ``failureReason``
 names the file, the line (the header is line 1) and the field. The two paths implement one set of rules:
 
-* the header names every column; columns may come in any order and match field names ignoring case, but no
-  column may be unknown or repeated and every non-nullable field needs one (absent nullable fields are null);
+* the header names the columns; they may come in any order and match field names ignoring case and
+  surrounding spaces; a column that is not a field of the schema is ignored (so is a column with no name,
+  such as the index that ``pandas.DataFrame.to_csv(path)`` writes first), a field may not be named twice and
+  every non-nullable field needs a column (absent nullable fields are null);
 * an empty value is null, which only nullable fields accept;
 * ``int``/``long``: decimal digits with an optional ``-``, in range; ``float``/``double``: decimal notation
   (``1``, ``-2.5``, ``.5``, ``1e-3``), finite; ``boolean``: ``true`` or ``false``;
@@ -262,7 +264,7 @@ class _BadBatch(Exception):
 def _read_source(name: str, opener: Opener, schema: DatasetSchema) -> Iterator[pa.RecordBatch]:
     """Typed, validated record batches of one CSV file, in the schema's column order."""
     columns = _read_header(name, opener, schema)
-    position = {f.name: i for i, f in enumerate(columns)}
+    position = {f.name: i for i, f in enumerate(columns) if f is not None}
     target = schema.arrow_schema()
     arrow_names = [f"c{i}" for i in range(len(columns))]
     rows = 0
@@ -363,8 +365,8 @@ def _length_limit(f: Field) -> int | None:
     return None
 
 
-def _read_header(name: str, opener: Opener, schema: DatasetSchema) -> list[Field]:
-    """The schema field of each CSV column, in file order."""
+def _read_header(name: str, opener: Opener, schema: DatasetSchema) -> list[Field | None]:
+    """The schema field of each CSV column, in file order (None for a column that is ignored)."""
     where = f"{name} line 1"
     with _open(name, opener) as stream:
         try:
@@ -388,24 +390,20 @@ def _read_header(name: str, opener: Opener, schema: DatasetSchema) -> list[Field
         raise ImportFailure(f"{where}: the header is not a valid CSV row ({exc}).") from None
 
     by_upper = {f.name.upper(): f for f in schema.fields}
-    columns: list[Field] = []
-    for number, column in enumerate(names, start=1):
-        if not column:
-            raise ImportFailure(f"{where}: column {number} of the header has no name.")
+    columns: list[Field | None] = []
+    for column in names:
         f = by_upper.get(column.upper())
-        if f is None:
-            raise ImportFailure(
-                f'{where}: column "{_clip(column)}" is not a field of the schema ({expected}).'
-            )
-        if f in columns:
+        if f is not None and f in columns:
             raise ImportFailure(f'{where}: column "{_clip(column)}" appears more than once in the header.')
-        columns.append(f)
+        columns.append(f)  # None: not a field of the schema (or no name), ignored
     missing = [f.name for f in schema.fields if not f.nullable and f not in columns]
     if missing:
         plural = "s" if len(missing) > 1 else ""
+        ignored = [n for n, f in zip(names, columns, strict=True) if f is None and n]
+        note = f"; ignored, not fields of the schema: {_clip(', '.join(ignored), 200)}" if ignored else ""
         raise ImportFailure(
             f"{where}: the header has no column for required field{plural} {', '.join(missing)} "
-            f"(found {_clip(', '.join(names), 200)})."
+            f"(found {_clip(', '.join(names), 200)}{note})."
         )
     return columns
 
@@ -463,7 +461,7 @@ class _TextLines:
 
 
 def _diagnose(
-    name: str, opener: Opener, columns: Sequence[Field], start_record: int, straddled: bool
+    name: str, opener: Opener, columns: Sequence[Field | None], start_record: int, straddled: bool
 ) -> str | None:
     """Describe the first bad row at or after data row ``start_record`` (0-based); None if none is found.
 
@@ -504,11 +502,11 @@ def _diagnose(
             return f"{name} could not be read: {exc}"
 
 
-def _row_problem(row: Sequence[str], columns: Sequence[Field]) -> str | None:
+def _row_problem(row: Sequence[str], columns: Sequence[Field | None]) -> str | None:
     if len(row) != len(columns):
         return f"the row has {len(row)} fields, but the header has {len(columns)} columns."
     for value, f in zip(row, columns, strict=True):
-        if problem := value_problem(value, f):
+        if f is not None and (problem := value_problem(value, f)):
             return problem
     return None
 
