@@ -953,3 +953,56 @@ def test_valid_user_values_round_trip(age: int | None, membership: str, as_text:
     properties = {"age": str(age) if as_text and age is not None else age, "membership": membership}
     [row] = user_rows(GROUP, USERS, [{"user_id": "u1", "properties": json.dumps(properties)}], NOW)
     assert body(row) == {"USER_ID": "u1", "AGE": age, "MEMBERSHIP": membership}
+
+
+# AWS's own sample schemas declare IMPRESSION as a plain (non-nullable) "string"; PutEvents still takes events
+# without `impression` (implicit impressions come from recommendationId): putevents-including-impressions-data
+AWS_SAMPLE_INTERACTIONS = schema(
+    f("USER_ID"),
+    f("ITEM_ID"),
+    f("TIMESTAMP", "long"),
+    f("EVENT_TYPE"),
+    f("IMPRESSION"),
+    f("RECOMMENDATION_ID"),
+)
+
+
+def test_events_without_impression_are_accepted_when_the_schema_has_a_non_nullable_impression() -> None:
+    rows = interaction_rows(
+        GROUP,
+        AWS_SAMPLE_INTERACTIONS,
+        "u1",
+        "s1",
+        [event(recommendation_id="RID-1"), event(item_id="m2", impression=["m2", "m3"]), event(item_id="m4")],
+    )
+    bodies = [body(r) for r in rows]
+    assert [(b["IMPRESSION"], b["RECOMMENDATION_ID"]) for b in bodies] == [
+        ("", "RID-1"),
+        ("m2|m3", ""),
+        ("", ""),
+    ]
+
+
+def test_action_interactions_without_impression_are_accepted_too() -> None:
+    strict = schema(f("USER_ID"), f("ACTION_ID"), f("TIMESTAMP", "long"), f("EVENT_TYPE"), f("IMPRESSION"))
+    rows = action_interaction_rows(
+        GROUP,
+        strict,
+        [
+            {
+                "action_id": "a1",
+                "user_id": "u1",
+                "session_id": "s1",
+                "timestamp": 1700000000.0,
+                "event_type": "Taken",
+            }
+        ],
+    )
+    assert body(rows[0])["IMPRESSION"] == ""
+
+
+def test_other_non_nullable_columns_are_still_required() -> None:
+    with rejected(r"properties is required: the Interactions schema's field DEVICE is not nullable"):
+        interaction_rows(GROUP, STRICT_INTERACTIONS, "u1", "s1", [event()])
+    with rejected(r"^itemId is required for eventList\.1\.member"):
+        interaction_rows(GROUP, AWS_SAMPLE_INTERACTIONS, "u1", "s1", [event(item_id=None)])

@@ -25,7 +25,11 @@ Rules (personalize_api.md §1.3, §4.12, §8, §12):
   given as a properties key, as early PutEvents clients did (``{"itemId": "m1"}``): it fills the column when
   the member is absent and must agree with it when both are present.
 * Every non-nullable schema column needs a value — except USER_ID on an anonymous event, which carries only
-  its session. In a custom dataset group that makes ``itemId`` required on every PutEvents event.
+  its session, and IMPRESSION, RECOMMENDATION_ID and EVENT_ATTRIBUTION_SOURCE, whose members AWS documents
+  as optional (API_UBS_Event: ``impression``, ``recommendationId`` "Required: No"; without ``impression``
+  Personalize derives implicit impressions from ``recommendationId``): absent, they are stored as ``""``.
+  In a custom dataset group ITEM_ID is required by the schema, which makes ``itemId`` required on every
+  PutEvents event; EVENT_VALUE likewise when the schema declares it non-nullable.
 * ``eventValue`` needs an EVENT_VALUE column and ``impression`` an IMPRESSION column (stored ``|``-joined);
   ``recommendationId`` (implicit impressions) and ``metricAttribution`` are always accepted and kept.
 * An event, serialized as it came on the wire, is at most 10 KB.
@@ -143,6 +147,9 @@ class _Kind:
     standard: tuple[str, ...]  # columns every body holds, whether or not the schema has them
     needs_column: frozenset[str]  # columns whose member is refused when the schema lacks them
     reserved: bool  # whether RESERVED_PROPERTY_KEYS apply to properties
+    #: reserved columns an event may leave out even when the schema declares them non-nullable (AWS lists
+    #: their members as optional; IMPRESSION is then implicit, from recommendationId): stored as ""
+    never_required: frozenset[str] = frozenset()
 
 
 _INTERACTION: Final = _Kind(
@@ -173,6 +180,7 @@ _INTERACTION: Final = _Kind(
     ),
     needs_column=frozenset({"EVENT_VALUE", "IMPRESSION"}),
     reserved=True,
+    never_required=frozenset({"IMPRESSION", "RECOMMENDATION_ID", "EVENT_ATTRIBUTION_SOURCE"}),
 )
 _ACTION_INTERACTION: Final = _Kind(
     kind="action_interaction",
@@ -200,6 +208,7 @@ _ACTION_INTERACTION: Final = _Kind(
     ),
     needs_column=frozenset({"IMPRESSION"}),
     reserved=True,
+    never_required=frozenset({"IMPRESSION", "RECOMMENDATION_ID"}),
 )
 _ITEM: Final = _Kind(
     kind="item",
@@ -481,6 +490,10 @@ def _body(
         values[column] = value
 
     body = {f.name: values.get(f.name) for f in schema.fields}
+    for column in kind.never_required:
+        found = schema.get(column)
+        if found is not None and not found.nullable and body[column] is None:
+            body[column] = ""  # no explicit impressions (or no ID): an empty, not a missing, value
     for column in kind.standard:
         body.setdefault(column, values.get(column))
     _check_required(kind, schema, where, direct, body, raw_properties is None, anonymous)
