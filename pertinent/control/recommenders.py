@@ -26,7 +26,7 @@ from pertinent.control.common import (
     new_record,
     paginate,
     require,
-    require_active,
+    require_usable,
     set_status,
     tags_to_dict,
 )
@@ -97,7 +97,7 @@ def create_recommender(
     recommender_config: Record | None = None,
     tags: list[Record] | None = None,
 ) -> Record:
-    group = require_active(ctx, "dataset-group", dataset_group_arn)
+    group = require_usable(ctx, "dataset-group", dataset_group_arn)
     if recipe_arn not in ALL_RECIPES:
         raise ResourceNotFoundException(f"Could not find recipe with ARN {recipe_arn}.")
     use_case = use_case_of(recipe_arn)
@@ -267,6 +267,7 @@ def run_training(runner: JobRunner, arn: str, retrain: bool) -> None:
         return
     if not retrain and record["status"] != CREATE_PENDING:
         return
+    runner.wait_for_imports(record["dataset_group_arn"])  # a recommender created right after its imports
     update = record.get("latest_recommender_update") or {}
     config = update.get("recommender_config") if update.get("status") == CREATE_PENDING else None
     config = config or record.get("recommender_config") or {}
