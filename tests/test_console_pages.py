@@ -113,6 +113,7 @@ def fetch(
     url: str, data: bytes | None = None, content_type: str | None = None, follow: bool = True
 ) -> tuple[int, dict[str, str], str]:
     request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    request.add_header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")  # as a browser asks
     if content_type:
         request.add_header("Content-Type", content_type)
     opener = urllib.request.build_opener() if follow else urllib.request.build_opener(NoRedirect)

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import opensearchpy
 import pytest
+import requests
 from opensearchpy import OpenSearch
 
 from pertinent.config import load_settings
@@ -166,7 +168,7 @@ def test_default_pipeline_and_new_items(searchable: Searchable) -> None:
 
 def test_client_side_helper_on_hits_from_an_opensearch_client(searchable: Searchable) -> None:
     port = int(searchable.server.url.rsplit(":", 1)[1])
-    cluster = OpenSearch(hosts=[{"host": "127.0.0.1", "port": port, "url_prefix": "search"}], use_ssl=False)
+    cluster = OpenSearch(hosts=[{"host": "127.0.0.1", "port": port}], use_ssl=False)  # the root path
     runtime = searchable.server.client("personalize-runtime")
     body = {k: v for k, v in QUERY.items() if k != "ext"}
     remote = personalized_search(
@@ -221,3 +223,114 @@ def test_search_command_prints_both_orders(searchable: Searchable) -> None:
         ],
     )
     assert missing.exit_code == 1 and "index_not_found_exception" in missing.output
+
+
+# -- OpenSearch's own paths at the root (issue 9): code written for an OpenSearch domain works unchanged ------
+def test_opensearch_py_at_the_root_path_without_url_prefix(searchable: Searchable) -> None:
+    port = int(searchable.server.url.rsplit(":", 1)[1])
+    cluster = OpenSearch(hosts=[{"host": "127.0.0.1", "port": port}], use_ssl=False)
+    assert cluster.ping() is True
+    info = cluster.info()
+    assert info["version"]["distribution"] == "opensearch" and info["tagline"].startswith("The OpenSearch")
+    assert cluster.search_pipeline.put(id="root-pipe", body=pipeline(searchable.ranking, 1.0)) == {
+        "acknowledged": True
+    }
+    assert cluster.search_pipeline.get(id="root-pipe") == {"root-pipe": pipeline(searchable.ranking, 1.0)}
+    every = cluster.transport.perform_request("GET", "/_search/pipeline")
+    assert "root-pipe" in every and every == cluster.search_pipeline.get()
+    body = {k: v for k, v in QUERY.items() if k != "ext"}
+    plain = cluster.search(index="movies", body=body)
+    _, alias_plain = call(searchable.server, "POST", "/search/movies/_search", body)
+    assert ids(plain) == ids(alias_plain) and len(ids(plain)) == 20
+    personal = cluster.search(index="movies", body=QUERY, params={"search_pipeline": "root-pipe"})
+    _, alias = call(searchable.server, "POST", "/search/movies/_search?search_pipeline=root-pipe", QUERY)
+    assert ids(personal) == ids(alias) != ids(plain)
+    # the nested settings form, read back nested and flat
+    settings = {"index": {"search": {"default_pipeline": "root-pipe"}}}
+    assert cluster.indices.put_settings(index="movies", body=settings) == {"acknowledged": True}
+    read = cluster.indices.get_settings(index="movies")
+    assert read["movies"]["settings"]["index"]["search"]["default_pipeline"] == "root-pipe"
+    flat = cluster.indices.get_settings(index="movies", params={"flat_settings": "true"})
+    assert flat["movies"]["settings"]["index.search.default_pipeline"] == "root-pipe"
+    assert ids(cluster.search(index="movies", body=QUERY)) == ids(personal)  # the default applies
+    assert ids(cluster.search(index="movies", body=QUERY, params={"search_pipeline": "_none"})) == ids(plain)
+    cluster.indices.put_settings(index="movies", body={"index.search.default_pipeline": "_none"})
+    assert "search" not in cluster.indices.get_settings(index="movies")["movies"]["settings"]["index"]
+    assert cluster.search_pipeline.delete(id="root-pipe") == {"acknowledged": True}
+    with pytest.raises(opensearchpy.NotFoundError):
+        cluster.search_pipeline.get(id="root-pipe")
+
+
+def test_requests_code_from_the_blog_with_and_without_trailing_slashes(searchable: Searchable) -> None:
+    url = searchable.server.url
+    headers = {"Content-Type": "application/json"}
+    put = requests.put(
+        f"{url}/_search/pipeline/blog", json=pipeline(searchable.ranking, 0.7), headers=headers, timeout=30
+    )
+    assert put.status_code == 200 and put.json() == {"acknowledged": True}
+    for path in (
+        "/_search/pipeline/blog",
+        "/_search/pipeline/blog/",
+        "/_search/pipeline/",
+        "/_search/pipeline",
+    ):
+        got = requests.get(f"{url}{path}", allow_redirects=False, timeout=30)
+        assert got.status_code == 200 and "blog" in got.json(), path
+    answers = []
+    for path in ("/movies/_search", "/movies/_search/"):
+        for method in ("POST", "GET"):
+            answer = requests.request(
+                method,
+                f"{url}{path}",
+                params={"search_pipeline": "blog"},
+                json=QUERY,
+                headers=headers,
+                allow_redirects=False,
+                timeout=30,
+            )
+            assert answer.status_code == 200, (method, path, answer.text)
+            answers.append(ids(answer.json()))
+    _, alias = call(searchable.server, "POST", "/search/movies/_search?search_pipeline=blog", QUERY)
+    assert answers == [ids(alias)] * 4
+    settings = requests.put(
+        f"{url}/movies/_settings/",
+        json={"index.search.default_pipeline": "blog"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert settings.status_code == 200
+    assert requests.get(f"{url}/movies/_settings", timeout=30).json()["movies"]["settings"]["index"][
+        "search"
+    ] == {"default_pipeline": "blog"}
+    requests.put(f"{url}/movies/_settings", json={"index": {"search.default_pipeline": "_none"}}, timeout=30)
+    # the root: OpenSearch's info and ping for clients, the console for a browser, the control plane on POST
+    assert requests.head(url, timeout=30).status_code == 200
+    assert requests.get(url, timeout=30).json()["version"]["distribution"] == "opensearch"
+    browser = requests.get(url, headers={"Accept": "text/html"}, allow_redirects=False, timeout=30)
+    assert browser.status_code == 307 and browser.headers["location"] == "/console/"
+    groups = searchable.server.client().list_dataset_groups()["datasetGroups"]
+    assert [g["name"] for g in groups] == ["movies"]
+    bad = requests.put(f"{url}/movies/_settings", json={"index": {"number_of_shards": 3}}, timeout=30)
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "illegal_argument_exception"
+
+
+def test_no_index_name_is_shadowed_by_another_route(searchable: Searchable) -> None:
+    """Every first path segment of the server's own routes, used as an index name, still reaches search."""
+    segments = sorted(
+        {
+            route.path.strip("/").split("/")[0]
+            for route in searchable.server.app.routes
+            if route.path.strip("/") and not route.path.strip("/").startswith(("_", "{"))
+        }
+    )
+    assert {"console", "search", "healthz", "recommendations", "events", "data"} <= set(segments)
+    for name in segments:
+        for method, path in (
+            ("POST", "_search"),
+            ("GET", "_search"),
+            ("GET", "_settings"),
+            ("PUT", "_settings"),
+        ):
+            answer = requests.request(method, f"{searchable.server.url}/{name}/{path}", json={}, timeout=30)
+            assert answer.status_code == 404, (method, name, path, answer.text)
+            assert answer.json()["error"]["type"] == "index_not_found_exception", (method, name, path)

@@ -28,7 +28,7 @@ from pertinent.api.search_routes import search_routes
 from pertinent.api.service_model import ServiceCodec, load_service_model
 from pertinent.api.surfaces import HANDLERS as SURFACE_HANDLERS
 from pertinent.config import Settings
-from pertinent.console import console_routes, root_redirect
+from pertinent.console import console_routes
 from pertinent.control import OPERATIONS, Context
 from pertinent.credentials import KeyRing
 from pertinent.events.ingest import EventIngest
@@ -104,7 +104,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         searcher = SearchService(ctx, recommender)
         routes += search_routes(searcher)
         routes += sign_in_routes(keys, settings.region)
-        routes += console_routes(ctx, recommender, ingest, searcher) + [root_redirect()]
+        routes += console_routes(ctx, recommender, ingest, searcher)
         routes += experiment_routes(ctx, recommender, runtime_codec)
         register_attribution_metrics(ctx)
         app_state["search"] = searcher

@@ -4,6 +4,6 @@ ingest the API uses (see docs/console.md). Jinja2 templates, plain CSS and a lit
 
 from __future__ import annotations
 
-from pertinent.console.routes import console_routes, root_redirect
+from pertinent.console.routes import console_routes
 
-__all__ = ["console_routes", "root_redirect"]
+__all__ = ["console_routes"]

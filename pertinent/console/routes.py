@@ -55,11 +55,3 @@ def console_routes(ctx: Context, recommender: Recommender, ingest: EventIngest,
     routes.append(Route("/console/{rest:path}", not_found, methods=["GET", "POST"]))
     return routes
 
-
-def root_redirect() -> Route:
-    """``GET /`` → the console (``POST /`` stays the control plane)."""
-
-    async def to_console(request: Request) -> Response:
-        return RedirectResponse(urls.ROOT, status_code=307)
-
-    return Route("/", to_console, methods=["GET"])

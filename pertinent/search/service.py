@@ -8,6 +8,7 @@ stored in the metadata store, so every replica sees the same ones.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import threading
 from collections.abc import Mapping
@@ -33,6 +34,19 @@ from pertinent.serving.recommend import Recommender
 PIPELINE_KIND = "search-pipeline"
 SETTINGS_KIND = "search-index-settings"
 DEFAULT_PIPELINE_SETTING = "index.search.default_pipeline"
+
+
+def _flat_settings(body: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Settings in any of OpenSearch's spellings, as dotted keys: ``{"index.search.default_pipeline": x}``,
+    ``{"index": {"search.default_pipeline": x}}`` and ``{"index": {"search": {"default_pipeline": x}}}``."""
+    flat: dict[str, Any] = {}
+    for key, value in body.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= _flat_settings(value, f"{name}.")
+        else:
+            flat[name] = value
+    return {k if k.startswith("index.") else f"index.{k}": v for k, v in flat.items()}
 
 
 def _not_found(index_name: str, why: str = "") -> SearchRequestError:
@@ -148,6 +162,24 @@ class SearchService:
             )
         return {pipeline_id: record["body"]}
 
+    def get_pipelines(self, pattern: str | None = None) -> dict[str, Any]:
+        """``GET /_search/pipeline[/{ids}]``: every pipeline, or those named by a comma-separated list of
+        IDs and ``*`` wildcards (as OpenSearch answers: 404 only when a plain ID matches nothing)."""
+        stored = {r["pipeline_id"]: r["body"] for r in self.ctx.store.list(PIPELINE_KIND)}
+        if pattern in (None, "", "*", "_all"):
+            return dict(sorted(stored.items()))
+        found: dict[str, Any] = {}
+        for part in str(pattern).split(","):
+            if "*" in part:
+                found |= {k: v for k, v in stored.items() if fnmatch.fnmatchcase(k, part)}
+            elif part in stored:
+                found[part] = stored[part]
+        if not found:
+            raise SearchRequestError(
+                "resource_not_found_exception", f"Search pipeline [{pattern}] not found", status=404
+            )
+        return dict(sorted(found.items()))
+
     def delete_pipeline(self, pipeline_id: str) -> dict[str, Any]:
         self.get_pipeline(pipeline_id)
         self.ctx.store.delete(self._pipeline_arn(pipeline_id))
@@ -160,8 +192,7 @@ class SearchService:
         self.index(index_name)
         if not isinstance(body, Mapping):
             raise SearchRequestError("illegal_argument_exception", "the settings body must be an object")
-        flat = dict(body.get("index", {}) if isinstance(body.get("index"), Mapping) else {})
-        flat = {f"index.{k}": v for k, v in flat.items()} | {k: v for k, v in body.items() if k != "index"}
+        flat = _flat_settings(body)  # {"index": {"search": {"default_pipeline": …}}} and dotted forms
         unknown = sorted(set(flat) - {DEFAULT_PIPELINE_SETTING})
         if unknown:
             raise SearchRequestError("illegal_argument_exception", f"unknown setting [{unknown[0]}]")
@@ -173,6 +204,28 @@ class SearchService:
             self.ctx.store.delete(arn, conn=conn)
             self.ctx.store.insert(SETTINGS_KIND, arn, {"default_pipeline": pipeline}, conn=conn)
         return {"acknowledged": True}
+
+    def get_settings(self, index_name: str, flat: bool = False) -> dict[str, Any]:
+        """``GET /{index}/_settings`` in OpenSearch's shape (nested unless ``flat_settings``)."""
+        self.index(index_name)
+        values = {
+            "index.provided_name": index_name,
+            "index.number_of_shards": "1",
+            "index.number_of_replicas": "0",
+        }
+        pipeline = self._default_pipeline(index_name)
+        if pipeline is not None:
+            values[DEFAULT_PIPELINE_SETTING] = pipeline
+        if flat:
+            return {index_name: {"settings": dict(sorted(values.items()))}}
+        nested: dict[str, Any] = {}
+        for key, value in sorted(values.items()):
+            *parents, leaf = key.split(".")
+            node = nested
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        return {index_name: {"settings": nested}}
 
     def _default_pipeline(self, index_name: str) -> str | None:
         record = self.ctx.store.get(self.ctx.arn(SETTINGS_KIND, index_name), SETTINGS_KIND)
