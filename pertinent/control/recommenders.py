@@ -267,7 +267,6 @@ def run_training(runner: JobRunner, arn: str, retrain: bool) -> None:
         return
     if not retrain and record["status"] != CREATE_PENDING:
         return
-    runner.wait_for_imports(record["dataset_group_arn"])  # a recommender created right after its imports
     update = record.get("latest_recommender_update") or {}
     config = update.get("recommender_config") if update.get("status") == CREATE_PENDING else None
     config = config or record.get("recommender_config") or {}
