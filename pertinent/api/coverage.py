@@ -14,6 +14,32 @@ def model_operations(service: str) -> list[str]:
     return sorted(model["operations"])
 
 
+#: where pertinent is more forgiving than AWS, and the AWS page each rule follows (appended to the page)
+BEHAVIOUR_NOTES = """## Behaviour notes
+
+- **Lifecycle.** Dataset groups, datasets, solutions, filters and event trackers are `ACTIVE` as soon as
+  they are created (Personalize shows `CREATE PENDING` for a while; code that polls works either way).
+  CreateDatasetImportJob, CreateSolutionVersion, CreateCampaign and CreateRecommender accept a parent still
+  being created and queue behind it: a training waits for the group's imports in flight, a campaign on a
+  version still training becomes `ACTIVE` with it (or `CREATE FAILED` with its reason).
+- **Describe/List answers** carry the members of botocore's output shapes (checked by
+  `tests/test_response_shapes.py` on the raw wire JSON); `trainingHours` is present from creation on and grows
+  while a version trains.
+- **CSV imports** follow [Data format guidelines](https://docs.aws.amazon.com/personalize/latest/dg/data-prep-formatting.html):
+  the first row names the columns, which must carry the schema's field names (AWS: rename
+  ITEM_IDENTIFICATION_NUMBER to ITEM_ID); pertinent matches them in any order and letter case, quoted or not.
+  That page does not say what becomes of other columns; pertinent takes the forgiving side and ignores a
+  column that is not a field of the schema or has no name (the index `pandas.DataFrame.to_csv(path)` writes).
+- **PutEvents** needs no `impression`, `recommendationId` or `metricAttribution` even when the schema declares
+  IMPRESSION, RECOMMENDATION_ID or EVENT_ATTRIBUTION_SOURCE non-nullable: AWS lists those members as optional
+  ([Event](https://docs.aws.amazon.com/personalize/latest/dg/API_UBS_Event.html)) and derives implicit
+  impressions from `recommendationId`
+  ([impressions](https://docs.aws.amazon.com/personalize/latest/dg/putevents-including-impressions-data.html)).
+- **OpenSearch paths** (`GET`/`HEAD /`, `/_search/pipeline`, `/INDEX/_search`, `/INDEX/_settings`) and the
+  real-time blog's `POST /data` body: docs/search.md and docs/serving.md.
+"""
+
+
 def render(implemented: Iterable[str]) -> str:
     """The Markdown page: every operation of the three services, implemented or not yet."""
     done = set(implemented)
@@ -35,6 +61,7 @@ def render(implemented: Iterable[str]) -> str:
         lines += [f"| {op} | {'implemented' if op in done else 'not yet'} |" for op in operations]
         lines.append("")
     lines.insert(6, f"**{served} of {total} operations implemented.**\n")
+    lines.append(BEHAVIOUR_NOTES)
     return "\n".join(lines)
 
 

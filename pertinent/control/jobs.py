@@ -327,17 +327,19 @@ class JobRunner:
             version["dataset_group_arn"], self.ctx.artifact_dir(arn) / "inputs"
         )
 
+        started = self.ctx.now()
+
         def on_progress(fraction: float, message: str) -> bool:
             """Record progress (a negative fraction only checks); False when the version was asked to stop."""
             if fraction < 0:
                 record = self.ctx.store.get(arn)
             else:
                 progress = {"fraction": round(fraction, 4), "message": message}
-                record = self.ctx.store.update(arn, {"training_progress": progress})
+                hours = round((self.ctx.now() - started) / 3600.0, 6)  # grows while training, as AWS's does
+                record = self.ctx.store.update(arn, {"training_progress": progress, "training_hours": hours})
                 self.ctx.telemetry.job_progress("train", arn, fraction, message)
             return record is not None and record["status"] != CREATE_STOPPING
 
-        started = self.ctx.now()
         try:
             if inputs["INTERACTIONS"] is None:
                 raise TrainingFailure(

@@ -222,6 +222,7 @@ def create_solution_version(
         solution_version_arn=arn,
         training_mode=mode,
         training_type=training_type,
+        training_hours=0.0,  # DescribeSolutionVersion has it from the start (clients print it while polling)
         tags=tags_to_dict(tags),
     )
     record.update({k: v for k, v in copied.items() if v is not None})
