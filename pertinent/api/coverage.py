@@ -17,8 +17,9 @@ def model_operations(service: str) -> list[str]:
 #: where pertinent is more forgiving than AWS, and the AWS page each rule follows (appended to the page)
 BEHAVIOUR_NOTES = """## Behaviour notes
 
-- **Lifecycle.** Dataset groups, datasets, solutions, filters and event trackers are `ACTIVE` as soon as
-  they are created (Personalize shows `CREATE PENDING` for a while; code that polls works either way).
+- **Lifecycle.** Dataset groups, datasets, solutions, filters, event trackers and metric attributions are
+  `ACTIVE` as soon as they are created (Personalize shows `CREATE PENDING` for a while; code that polls
+  works either way).
   CreateDatasetImportJob, CreateSolutionVersion, CreateCampaign and CreateRecommender accept a parent still
   being created and queue behind it: a training waits for the group's imports in flight, a campaign on a
   version still training becomes `ACTIVE` with it (or `CREATE FAILED` with its reason).

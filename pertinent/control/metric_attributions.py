@@ -35,6 +35,7 @@ from pertinent.control.common import (
     paginate,
     require,
     require_active,
+    require_usable,
 )
 from pertinent.control.context import Context
 from pertinent.datasets.avro_schema import normalize_dataset_type, parse_schema
@@ -120,12 +121,13 @@ def _check_output(ctx: Context, config: Record) -> Record:
 def create_metric_attribution(
     ctx: Context, name: str, dataset_group_arn: str, metrics: list[Record], metrics_output_config: Record
 ) -> Record:
-    require_active(ctx, "dataset-group", dataset_group_arn)
+    require_usable(ctx, "dataset-group", dataset_group_arn)
     if ctx.store.count(KIND, dataset_group_arn):
         raise LimitExceededException("A dataset group can have only one metric attribution.")
     arn = ctx.arn(KIND, name)
     record = new_record(
         ctx,
+        status=ACTIVE,  # nothing to build: reports are written as events arrive
         name=name,
         metric_attribution_arn=arn,
         dataset_group_arn=dataset_group_arn,
@@ -134,7 +136,7 @@ def create_metric_attribution(
         report_seq=ctx.store.last_event_seq(dataset_group_arn),  # reports cover events from now on
         last_report=ctx.now(),
     )
-    insert_new(ctx, KIND, arn, record, parent_arn=dataset_group_arn, job="activate")
+    insert_new(ctx, KIND, arn, record, parent_arn=dataset_group_arn)
     return {"metric_attribution_arn": arn}
 
 
