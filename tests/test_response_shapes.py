@@ -9,6 +9,7 @@ twice: right after creation (a version still CREATE PENDING, as a notebook sees 
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -44,6 +45,7 @@ ABSENT: dict[str, set[str]] = {
     "DatasetImportJob": {"roleArn", "failureReason", "publishAttributionMetricsToS3"},
     "DatasetImportJobSummary": {"failureReason"},
     "DatasetExportJob": {"failureReason"},
+    "DatasetExportJobSummary": {"failureReason"},
     "S3DataConfig": {"kmsKeyArn"},
     "Filter": {"failureReason"},
     "FilterSummary": {"failureReason"},
@@ -72,6 +74,10 @@ ABSENT: dict[str, set[str]] = {
     "SolutionVersionSummary": {"failureReason"},
     # no UpdateCampaign was made, no failure
     "Campaign": {"latestCampaignUpdate", "failureReason"},
+    # no failure; reports go to the metrics only (no s3DataDestination given)
+    "MetricAttribution": {"failureReason"},
+    "MetricAttributionSummary": {"failureReason"},
+    "MetricAttributionOutput": {"s3DataDestination"},
     "CampaignSummary": {"failureReason"},
 }
 #: every List*Response: nextToken only when another page follows
@@ -123,8 +129,11 @@ def _call(server: LiveServer, operation: str, body: dict[str, Any]) -> dict[str,
             "Content-Type": "application/x-amz-json-1.1",
         },
     )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer: dict[str, Any] = json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise AssertionError(f"{operation}({body}): HTTP {error.code} {error.read()!r}") from None
     return answer
 
 
@@ -140,7 +149,10 @@ def _read_everything(server: LiveServer, arns: dict[str, str], missing: dict[str
         required = op_model.input_shape.required_members if op_model.input_shape else []
         if any(name not in arns for name in required):
             continue  # a resource kind these tests do not create (listed in test_every_read_was_checked)
-        body = {name: arns[name] for name in required}
+        # List* also get the parent ARNs they take (every page under its parent), Describe* what they need
+        takes = op_model.input_shape.members if op_model.input_shape else {}
+        wanted = required if operation.startswith("Describe") else takes
+        body = {name: arns[name] for name in wanted if name in arns}
         answer = _call(server, operation, body)
         _check(answer, op_model.output_shape, operation, missing)
         called.append(operation)
@@ -186,7 +198,14 @@ def resources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveSe
         roleArn="arn:aws:iam::123456789012:role/R",
         jobOutput={"s3DataDestination": {"path": str(tmp / "out")}},
     )["datasetExportJobArn"]
+    attribution = client.create_metric_attribution(
+        name="m",
+        datasetGroupArn=group,
+        metrics=[{"eventType": "click", "metricName": "CLICKS", "expression": "SAMPLECOUNT()"}],
+        metricsOutputConfig={"roleArn": "arn:aws:iam::123456789012:role/R"},
+    )["metricAttributionArn"]
     arns = {
+        "metricAttributionArn": attribution,
         "datasetGroupArn": group,
         "resourceArn": group,
         "schemaArn": schema,

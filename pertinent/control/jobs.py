@@ -313,16 +313,25 @@ class JobRunner:
         return inputs, watermark
 
     def run_training(self, arn: str) -> None:
-        version = self.ctx.store.get(arn)
-        if version is None or version["status"] != CREATE_PENDING:
+        now = self.ctx.now()
+        started_here: list[bool] = []
+
+        def start(record: Record) -> Record:
+            """CREATE PENDING → IN_PROGRESS in one transaction, so a stop that lands meanwhile is kept."""
+            if record.get("status") != CREATE_PENDING:
+                return record
+            started_here.append(True)
+            return {
+                **record,
+                "status": CREATE_IN_PROGRESS,
+                "last_updated_date_time": now,
+                "training_progress": {"fraction": 0.0, "message": "queued"},
+                "training_started": now,  # lets a watcher show how long it has run (the demo does)
+            }
+
+        version = self.ctx.store.update(arn, start)
+        if version is None or not started_here:
             return  # stopped or deleted before it started
-        set_status(
-            self.ctx,
-            arn,
-            CREATE_IN_PROGRESS,
-            training_progress={"fraction": 0.0, "message": "queued"},
-            training_started=self.ctx.now(),  # lets a watcher show how long it has run (the demo does)
-        )
         inputs, watermark = self.training_inputs(
             version["dataset_group_arn"], self.ctx.artifact_dir(arn) / "inputs"
         )
