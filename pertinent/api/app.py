@@ -102,7 +102,9 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         routes += convenience_routes(recommender, ingest, runtime_codec, events_codec)
 
         searcher = SearchService(ctx, recommender)
-        routes += search_routes(searcher)
+        # OpenSearch's paths come right after /healthz and /metrics: a path ending in /_search or /_settings
+        # is always search's, whatever its first segment (docs/search.md, "Index names")
+        routes[2:2] = search_routes(searcher)
         routes += sign_in_routes(keys, settings.region)
         routes += console_routes(ctx, recommender, ingest, searcher)
         routes += experiment_routes(ctx, recommender, runtime_codec)
