@@ -74,6 +74,8 @@ ABSENT: dict[str, set[str]] = {
     "SolutionVersionSummary": {"failureReason"},
     # no UpdateCampaign was made, no failure
     "Campaign": {"latestCampaignUpdate", "failureReason"},
+    # a built-in algorithm runs under no customer role
+    "Algorithm": {"roleArn"},
     # no failure; reports go to the metrics only (no s3DataDestination given)
     "MetricAttribution": {"failureReason"},
     "MetricAttributionSummary": {"failureReason"},
