@@ -57,7 +57,7 @@ class LocationPolicy:
         if "\x00" in location:
             raise LocationRefused(f"The path {shown!r} contains a NUL character.")
         path = _local_path(location)
-        if not path.is_absolute():
+        if self.confined and not path.is_absolute():
             raise LocationRefused(f"The path {shown!r} is not absolute; give a full path or an s3:// URL.")
         real = Path(os.path.realpath(path))
         if not self.allows(real):
