@@ -400,10 +400,10 @@ def _read_header(name: str, opener: Opener, schema: DatasetSchema) -> list[Field
     if missing:
         plural = "s" if len(missing) > 1 else ""
         ignored = [n for n, f in zip(names, columns, strict=True) if f is None and n]
-        note = f"; ignored, not fields of the schema: {_clip(', '.join(ignored), 200)}" if ignored else ""
+        note = f"; ignored, not fields of the schema: {_clip(', '.join(_clip(n) for n in ignored), 200)}" if ignored else ""
         raise ImportFailure(
             f"{where}: the header has no column for required field{plural} {', '.join(missing)} "
-            f"(found {_clip(', '.join(names), 200)}{note})."
+            f"(found {_clip(', '.join(_clip(n) for n in names), 200)}{note})."
         )
     return columns
 
