@@ -12,26 +12,27 @@ from rich.table import Table
 
 from pertinent.config import Settings
 from pertinent.control.context import Context
-from pertinent.control.jobs import JobRunner
 from pertinent.control.solutions import create_solution, create_solution_version
 from pertinent.resources.status import ACTIVE, CREATE_FAILED, CREATE_STOPPED
 from pertinent.store import MetadataStore
+from pertinent.worker import Worker
 
 FINAL = (ACTIVE, CREATE_FAILED, CREATE_STOPPED)
 
 
 def run_now(ctx: Context, arn: str) -> threading.Thread | None:
     """Run the queued job of ``arn`` in this process (None when a server's worker already took it)."""
-    job = ctx.store.claim_arn(arn)
+    job = ctx.store.claim_arn(arn, lease_seconds=ctx.settings.job_lease_seconds)
     if job is None:
         return None
-    runner = JobRunner(ctx)
+    worker = Worker(ctx)
+    worker.start_heartbeat()
 
     def work() -> None:
-        if runner.run(job.kind, job.arn):
-            ctx.store.finish(job.id, "done")
-        else:  # it waits for an import still running: the server's worker takes it from the queue
-            ctx.store.requeue(job.id)
+        try:
+            worker.run_claimed(job)
+        finally:
+            worker.stop()
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()

@@ -72,6 +72,25 @@ class Settings:
         "proxy's public name); other Host headers are refused (DNS rebinding).",
     )
 
+    storage: str = _setting(
+        "",
+        "Where datasets, models and job outputs live: s3://bucket/prefix, or empty for data_dir (then "
+        "data_dir is the storage; with s3:// it is only this process's cache).",
+    )
+    job_lease_seconds: float = _setting(
+        30.0, "A claimed job's lease; its worker renews it every third of this, others retry it after."
+    )
+    job_max_attempts: int = _setting(
+        3, "Claims of one job (the first plus retries after an expired lease) before it ends CREATE FAILED."
+    )
+    db_retry_seconds: float = _setting(
+        300.0, "How long a worker retries a database that is away (with backoff) before giving a job up."
+    )
+    training_engine: str = _setting(
+        "local", "local (a child process per training) or spark (Spark MLlib ALS for the factor recipes)."
+    )
+    spark_master: str = _setting("local[2]", "Spark master URL used when training_engine is spark.")
+
     @property
     def allowed_roots(self) -> tuple[Path, ...]:
         """``allowed_paths`` as folders (realpath-resolved where they are checked)."""

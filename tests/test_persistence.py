@@ -1,4 +1,4 @@
-"""A restart keeps every resource and its data; jobs orphaned by a dead process end failed, never stuck."""
+"""A restart keeps every resource and its data; a dead worker's job is retried after its lease, never stuck."""
 
 from __future__ import annotations
 
@@ -104,8 +104,8 @@ def test_restart_of_the_serve_command_keeps_resources_and_data(tmp_path: Path) -
         process.wait(30)
 
 
-def test_jobs_of_a_dead_process_are_marked_failed_at_start_up(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+def _claimed_import(tmp_path: Path, data_dir: Path) -> str:
+    """An import job claimed by a worker that then dies (its lease is never renewed)."""
     live, stop = start_server(load_settings(data_dir=data_dir, worker_threads=0))
     client = live.client()
     group = client.create_dataset_group(name="g")["datasetGroupArn"]
@@ -120,26 +120,39 @@ def test_jobs_of_a_dead_process_are_marked_failed_at_start_up(tmp_path: Path) ->
     job = client.create_dataset_import_job(
         jobName="j", datasetArn=dataset, dataSource={"dataLocation": str(csv_path)}
     )["datasetImportJobArn"]
-    claimed = live.app.state.ctx.store.claim()  # a worker takes the job ... and its process dies
+    claimed = live.app.state.ctx.store.claim(lease_seconds=1.0)  # a worker takes the job ... and dies
     assert claimed is not None and claimed.arn == job
     stop()
+    return str(job)
 
+
+def test_the_job_of_a_dead_worker_is_retried_once_its_lease_expires(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    job = _claimed_import(tmp_path, data_dir)
     live, stop = start_server(load_settings(data_dir=data_dir, worker_poll_seconds=0.05))
     try:
         client = live.client()
-        record = client.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
+        record = wait_for_status(
+            lambda: client.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
+        )
+        assert record["status"] == "ACTIVE", record
+        assert "failureReason" not in record
+        rows = live.app.state.ctx.store.running_jobs()
+        assert rows == []
+    finally:
+        stop()
+
+
+def test_a_job_whose_workers_keep_dying_ends_failed_after_the_maximum_attempts(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    job = _claimed_import(tmp_path, data_dir)
+    live, stop = start_server(load_settings(data_dir=data_dir, worker_poll_seconds=0.05, job_max_attempts=1))
+    try:
+        client = live.client()
+        record = wait_for_status(
+            lambda: client.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
+        )
         assert record["status"] == "CREATE FAILED"
-        assert "server stopped" in record["failureReason"]
-        again = client.create_dataset_import_job(
-            jobName="j2", datasetArn=dataset, dataSource={"dataLocation": str(csv_path)}
-        )
-        assert (
-            wait_for_status(
-                lambda: client.describe_dataset_import_job(datasetImportJobArn=again["datasetImportJobArn"])[
-                    "datasetImportJob"
-                ]
-            )["status"]
-            == "ACTIVE"
-        )
+        assert "gave up after 1 attempts" in record["failureReason"], record
     finally:
         stop()

@@ -114,10 +114,36 @@ def test_a_requeued_job_goes_behind_the_jobs_queued_after_it(store: MetadataStor
     assert store.orphaned_jobs() == []
 
 
-def test_orphaned_jobs_are_the_running_ones(store: MetadataStore) -> None:
+def test_a_live_lease_keeps_a_job_and_an_expired_one_frees_it(store: MetadataStore) -> None:
     store.enqueue("train", "arn:a")
     store.enqueue("train", "arn:b")
-    job = store.claim()
-    assert job is not None and job.arn == "arn:a"
-    assert [j.arn for j in store.orphaned_jobs()] == ["arn:a"]
+    job = store.claim(lease_seconds=60)
+    assert job is not None and job.arn == "arn:a" and job.attempt == 1
+    assert [j["arn"] for j in store.running_jobs()] == ["arn:a"]
     assert store.pending_jobs("train") == 2
+    other = MetadataStore(store.url)  # a second worker process on the same database
+    try:
+        taken = other.claim(lease_seconds=60)
+        assert taken is not None and taken.arn == "arn:b"  # never the job whose lease is live
+        assert other.claim() is None
+        assert other.claim_arn("arn:a") is None
+        assert store.renew([job.id, taken.id], 0.0) == {job.id}  # renews only its own; lease now expired
+        retried = other.claim(lease_seconds=60)
+        assert retried is not None and retried.arn == "arn:a"
+        assert retried.attempt == 2 and retried.previous_worker == store.worker_name
+        assert store.renew([job.id], 60) == set()  # the first worker learns it lost the lease
+        assert not store.finish(job.id, "done")  # and cannot end a job another worker holds
+        assert other.finish(retried.id, "done")
+        assert store.pending_jobs("train") == 1
+    finally:
+        other.close()
+
+
+def test_a_released_job_is_claimable_again_at_once(store: MetadataStore) -> None:
+    store.enqueue("import", "arn:x")
+    job = store.claim(lease_seconds=600)
+    assert job is not None
+    assert store.claim() is None
+    store.release(job.id)
+    again = store.claim()
+    assert again is not None and again.id == job.id and again.attempt == 2

@@ -21,6 +21,7 @@ from pertinent.api.convenience import convenience_routes
 from pertinent.api.experiments_routes import experiment_routes
 from pertinent.api.explain_routes import explain_routes
 from pertinent.api.guard import RequestGuard
+from pertinent.api.health import health_routes
 from pertinent.api.insights_routes import insights_routes
 from pertinent.api.observability import RequestTelemetry, metrics_route
 from pertinent.api.rest_json import RestJsonService
@@ -66,6 +67,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         return JSONResponse({"status": "ok", "version": __version__, "role": role, "pid": os.getpid()})
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), metrics_route(ctx.telemetry)]
+    routes += health_routes(ctx, role, worker.alive if worker else None)
     app_state: dict[str, object] = {}
     if role != "worker":
         # a request's products are small: BLAS threads cost more than they give (8 ms against 0.26 ms

@@ -268,8 +268,8 @@ def _run_files(ctx: Context, arn: str, job: Record, answer_file: FileRunner) -> 
 
 def _run(ctx: Context, arn: str, build: Callable[[Record], FileRunner]) -> None:
     job = ctx.store.get(arn)
-    if job is None or job.get("status") != CREATE_PENDING:
-        return
+    if job is None or job.get("status") not in (CREATE_PENDING, CREATE_IN_PROGRESS):
+        return  # (IN_PROGRESS: a retry after the worker holding the job died; the output is rewritten)
     set_status(ctx, arn, CREATE_IN_PROGRESS, job_progress={"fraction": 0.0, "lines": 0})
     try:
         _run_files(ctx, arn, job, build(job))

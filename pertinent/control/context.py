@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pertinent import arns
 from pertinent.caller import Caller, current_caller
 from pertinent.config import Settings
 from pertinent.store import MetadataStore
+from pertinent.store.objects import Storage, open_storage
 from pertinent.telemetry import Telemetry
+
+#: the file name of a dataset's imported (bulk) data under its key
+BULK_FILE = "bulk.parquet"
 
 
 @dataclass
@@ -21,6 +28,13 @@ class Context:
     clock: Callable[[], float] = field(default=time.time)
     #: the app's metrics registry and log lines (GET /metrics)
     telemetry: Telemetry = field(default_factory=Telemetry)
+    storage: Storage = field(default=None)  # type: ignore[assignment]  # from settings when not given
+
+    def __post_init__(self) -> None:
+        if self.storage is None:
+            self.storage = open_storage(
+                self.settings.storage, self.settings.data_dir, self.settings.s3_endpoint_url
+            )
 
     def now(self) -> float:
         return round(self.clock(), 3)
@@ -34,7 +48,7 @@ class Context:
         caller = self.caller()
         return arns.build(caller.region, caller.account_id, kind, *path)
 
-    # -- where files live ---------------------------------------------------------------------------
+    # -- where files live (keys in the storage; local paths are the data folder or its cache) ----------
     def account_dir(self, arn: str) -> Path:
         """The folder of ``arn``'s account and region: the data dir itself for the server's own account
         (the layout of a single-account server), ``<data_dir>/accounts/{account}/{region}`` for others, so
@@ -48,17 +62,58 @@ class Context:
         """Where the console keeps the current caller's uploaded CSV files (importable by that account only)."""
         return self.account_dir(self.arn("dataset-group", "uploads")) / "uploads"
 
+    def _account_key(self, arn: str) -> str:
+        """The storage key prefix of ``arn``'s account (empty for the server's own, as ``account_dir``)."""
+        parsed = arns.parse(arn)
+        if (parsed.account, parsed.region) == (self.settings.account_id, self.settings.region):
+            return ""
+        return f"accounts/{parsed.account}/{parsed.region}/"
+
+    def dataset_key(self, dataset_arn: str) -> str:
+        """``…:dataset/{group}/{TYPE}`` → ``[accounts/{account}/{region}/]datasets/{group}/{TYPE}``."""
+        return f"{self._account_key(dataset_arn)}datasets/{arns.parse(dataset_arn).path}"
+
+    def artifact_key(self, model_arn: str) -> str:
+        """``…:solution/{name}/{id}`` → ``[account prefix]artifacts/{name}/{id}``; the models of other
+        kinds (``…:recommender/{name}/{id}``) → ``[account prefix]artifacts/{kind}/{name}/{id}``."""
+        parsed = arns.parse(model_arn)
+        path = parsed.path if parsed.kind == "solution" else f"{parsed.kind}/{parsed.path}"
+        return f"{self._account_key(model_arn)}artifacts/{path}"
+
     def dataset_dir(self, dataset_arn: str) -> Path:
-        """``…:dataset/{group}/{TYPE}`` → ``<account_dir>/datasets/{group}/{TYPE}``."""
-        return self.account_dir(dataset_arn) / "datasets" / arns.parse(dataset_arn).path
+        """The dataset's local folder (``<data_dir>/datasets/{group}/{TYPE}`` with local storage)."""
+        return self.storage.path(self.dataset_key(dataset_arn))
+
+    def bulk_file(self, dataset: dict[str, Any]) -> Path:
+        """The local file of the dataset's current bulk Parquet (fetched from the storage once per version);
+        a path that does not exist when nothing was imported."""
+        key = f"{self.dataset_key(dataset['dataset_arn'])}/{BULK_FILE}"
+        version = str(dataset.get("bulk_version") or "")
+        if not version and self.settings.storage:
+            return self.storage.path(key, "none")  # never imported: nothing to download
+        return self.storage.fetch(key, version) or self.storage.path(key, version)
+
+    def republish_bulk(self, dataset: dict[str, Any], edited: Path) -> None:
+        """After ``edited`` (the local file of the current bulk version) was rewritten in place: with object
+        storage store it as a new version and point the dataset at it (a no-op with the data folder)."""
+        if not self.settings.storage:
+            return
+        key = f"{self.dataset_key(dataset['dataset_arn'])}/{BULK_FILE}"
+        version = uuid.uuid4().hex[:12]
+        os.replace(edited, self.storage.path(key, version))
+        self.storage.publish(key, version)
+        self.store.update(dataset["dataset_arn"], {"bulk_version": version})
+        self.storage.prune(key, keep={version})  # the erased rows must not survive in an older version
 
     def erasure_marker(self, dataset_group_arn: str) -> Path:
         """A file a data deletion job touches when it erased users: per-user caches key on its time."""
         return self.settings.data_dir / "datasets" / arns.parse(dataset_group_arn).path / "erasures.stamp"
 
     def artifact_dir(self, model_arn: str) -> Path:
-        """``…:solution/{name}/{id}`` → ``<account_dir>/artifacts/{name}/{id}``; the models of other kinds
-        (``…:recommender/{name}/{id}``) → ``<account_dir>/artifacts/{kind}/{name}/{id}``."""
-        parsed = arns.parse(model_arn)
-        base = self.account_dir(model_arn) / "artifacts"
-        return base / parsed.path if parsed.kind == "solution" else base / parsed.kind / parsed.path
+        """Where a training writes the model's artifact (``<data_dir>/artifacts/…`` locally)."""
+        return self.storage.path(self.artifact_key(model_arn))
+
+    def trained_artifact(self, model_arn: str) -> Path:
+        """The local folder of a trained model's artifact, downloaded from the storage if needed."""
+        key = self.artifact_key(model_arn)
+        return self.storage.fetch_tree(key) or self.storage.path(key)

@@ -48,7 +48,6 @@ KIND = "data-deletion-job"
 JOB = "data-deletion"
 PENDING, IN_PROGRESS, COMPLETED, FAILED = "PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"
 MAX_JOBS_IN_PROGRESS = 5
-BULK_FILE = "bulk.parquet"
 
 
 def create_data_deletion_job(
@@ -205,8 +204,8 @@ def run_data_deletion_job(runner: JobRunner, arn: str) -> None:
 
     ctx = runner.ctx
     job = ctx.store.get(arn)
-    if job is None or job.get("status") != PENDING:
-        return
+    if job is None or job.get("status") not in (PENDING, IN_PROGRESS):
+        return  # (IN_PROGRESS: a retry after the worker holding the job died; erasing again is harmless)
     set_status(ctx, arn, IN_PROGRESS)
     group = job["dataset_group_arn"]
     try:
@@ -222,10 +221,11 @@ def run_data_deletion_job(runner: JobRunner, arn: str) -> None:
         for dataset in ctx.store.list("dataset", group):
             if normalize_dataset_type(dataset["dataset_type"]) == "ITEMS":
                 continue
-            bulk = ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
             with runner._dataset_lock(dataset["dataset_arn"]):
+                bulk = ctx.bulk_file(dataset)
                 if bulk.exists():
                     erased |= _erase_from_bulk(bulk, wanted)
+                    ctx.republish_bulk(dataset, bulk)  # object storage: a new version for every replica
         erased |= _logged_users(ctx, group, wanted)
         ctx.store.delete_user_events(group, users)
         for artifact_dir, training in _group_artifacts(ctx, group):

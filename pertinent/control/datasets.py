@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 from pertinent.control.common import (
@@ -122,7 +121,7 @@ def delete_dataset(ctx: Context, dataset_arn: str) -> dict[str, Any]:
         for job in ctx.store.list("dataset-import-job", dataset_arn, conn=conn):
             ctx.store.delete(job["dataset_import_job_arn"], conn=conn)
         ctx.store.delete(dataset_arn, conn=conn)
-    shutil.rmtree(ctx.dataset_dir(dataset_arn), ignore_errors=True)
+    ctx.storage.delete_tree(ctx.dataset_key(dataset_arn))
     return {}
 
 

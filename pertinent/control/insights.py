@@ -13,7 +13,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pertinent.control.context import Context
-from pertinent.control.jobs import BULK_FILE
 from pertinent.datasets.avro_schema import normalize_dataset_type
 from pertinent.datasets.insights import analyze
 from pertinent.errors import ResourceNotFoundException
@@ -42,7 +41,7 @@ def common_event_type(ctx: Context, dataset_group_arn: str) -> str | None:
     """The group's most frequent EVENT_TYPE (bulk interactions and streamed events), None without one."""
     counts: dict[str, int] = {}
     for dataset in ctx.store.list("dataset", dataset_group_arn):
-        bulk = ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
+        bulk = ctx.bulk_file(dataset)
         if normalize_dataset_type(dataset["dataset_type"]) != "INTERACTIONS" or not bulk.exists():
             continue
         if "EVENT_TYPE" not in pq.read_schema(bulk).names:
@@ -65,7 +64,7 @@ def dataset_group_insights(ctx: Context, dataset_group_arn: str) -> dict[str, An
     tables: dict[str, pa.Table | None] = {"INTERACTIONS": None, "ITEMS": None, "USERS": None}
     for dataset in ctx.store.list("dataset", dataset_group_arn):
         kind = normalize_dataset_type(dataset["dataset_type"])
-        bulk = ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
+        bulk = ctx.bulk_file(dataset)
         if kind in tables and bulk.exists():
             tables[kind] = pq.read_table(bulk)
     streamed = _streamed(ctx, dataset_group_arn)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 from pertinent.caller import Caller, acting_as
 from pertinent.control import auto_training, metric_attributions, recommenders
 from pertinent.control.common import Record, set_status
-from pertinent.control.context import Context
+from pertinent.control.context import BULK_FILE, Context
 from pertinent.control.training_process import run_training_process
 from pertinent.datasets.avro_schema import normalize_dataset_type, parse_schema
 from pertinent.datasets.locations import LocationPolicy, open_sources, write_output
@@ -25,10 +27,10 @@ from pertinent.resources.status import (
     CREATE_STOPPED,
     CREATE_STOPPING,
 )
+from pertinent.store.retry import is_transient, retrying
 
 log = logging.getLogger(__name__)
 
-BULK_FILE = "bulk.parquet"
 #: dataset type → the event-log kind its Put* operation writes
 EVENT_KINDS = {
     "INTERACTIONS": "interaction",
@@ -48,6 +50,8 @@ class JobRunner:
         self.ctx = ctx
         self._dataset_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        #: whether this process lost the lease of ``arn``'s job to another worker (set by the Worker)
+        self.lease_lost: Callable[[str], bool] = lambda arn: False
         self.handlers: dict[str, Callable[[str], None]] = {
             "activate": self.activate,
             "campaign": self.activate_campaign,
@@ -88,7 +92,12 @@ class JobRunner:
         and run again later. An unexpected error marks the resource CREATE FAILED instead of escaping.
 
         The job runs as the account that owns ``arn`` (see pertinent.caller): ARNs it creates are that
-        account's and it sees only that account's records, exactly as the request that queued it."""
+        account's and it sees only that account's records, exactly as the request that queued it.
+
+        A passing database error (:func:`pertinent.store.retry.is_transient`) is raised instead, so the
+        worker gives the job back to the queue rather than failing it. A handler may be called again for a
+        job whose earlier worker died (the resource is then CREATE IN_PROGRESS): handlers are idempotent.
+        """
         with acting_as(Caller.owner_of(arn)):
             if self.waiting_for(kind, arn) is not None:
                 return False
@@ -96,10 +105,19 @@ class JobRunner:
                 try:
                     self.handlers[kind](arn)
                 except Exception as exc:  # a bug must not leave a resource IN_PROGRESS forever
+                    if is_transient(exc):
+                        raise
                     log.exception("job %s for %s failed", kind, arn)
-                    failed = "FAILED" if kind == "data-deletion" else CREATE_FAILED  # its lifecycle's spelling
-                    set_status(self.ctx, arn, failed, f"Internal error: {type(exc).__name__}: {exc}")
+                    failed = (
+                        "FAILED" if kind == "data-deletion" else CREATE_FAILED
+                    )  # its lifecycle's spelling
+                    reason = f"Internal error: {type(exc).__name__}: {exc}"
+                    if not self.lease_lost(arn):
+                        self._retrying(lambda: set_status(self.ctx, arn, failed, reason), "record a failure")
         return True
+
+    def _retrying(self, action: Callable[[], Any], what: str) -> Any:
+        return retrying(action, what, self.ctx.settings.db_retry_seconds)
 
     # -- batch jobs and data deletion (pertinent.control.batch_jobs, .data_deletion) -------------------
     def recommender(self) -> Any:
@@ -128,7 +146,7 @@ class JobRunner:
     # -- light resources ----------------------------------------------------------------------------
     def activate(self, arn: str) -> None:
         record = self.ctx.store.get(arn)
-        if record is None or record.get("status") != CREATE_PENDING:
+        if record is None or record.get("status") not in (CREATE_PENDING, CREATE_IN_PROGRESS):
             return  # deleted meanwhile
         set_status(self.ctx, arn, CREATE_IN_PROGRESS)
         set_status(self.ctx, arn, ACTIVE)
@@ -180,15 +198,19 @@ class JobRunner:
         from pertinent.datasets.csv_import import import_csv
 
         job = self.ctx.store.get(arn)
-        if job is None:
-            return
+        if job is None or job.get("status") not in (CREATE_PENDING, CREATE_IN_PROGRESS):
+            return  # deleted, or already ended under a worker that died before it said so
         dataset = self.ctx.store.get(job["dataset_arn"])
         if dataset is None:
             set_status(self.ctx, arn, CREATE_FAILED, f"Dataset {job['dataset_arn']} no longer exists.")
             return
         set_status(self.ctx, arn, CREATE_IN_PROGRESS)
         schema = parse_schema(self.ctx.store.get(dataset["schema_arn"])["schema"])  # type: ignore[index]
-        dest = self.ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
+        key = f"{self.ctx.dataset_key(dataset['dataset_arn'])}/{BULK_FILE}"
+        mode = job.get("import_mode", "FULL")
+        old_version = str(dataset.get("bulk_version") or "")
+        version = uuid.uuid4().hex[:12]  # each import writes a new version; readers fetch it once
+        dest = self.ctx.storage.path(key, version)
         dest.parent.mkdir(parents=True, exist_ok=True)
 
         def progress(rows: int) -> None:
@@ -202,21 +224,32 @@ class JobRunner:
                     self.ctx.settings.s3_endpoint_url,
                     policy=LocationPolicy.of(self.ctx.settings, self.ctx.uploads_dir()),
                 )
+                current = self.ctx.bulk_file(dataset)
+                if mode == "INCREMENTAL" and current.exists() and current != dest:
+                    shutil.copyfile(current, dest)  # the increment appends to a copy of the current version
                 result = import_csv(
                     sources,
                     schema,
                     normalize_dataset_type(dataset["dataset_type"]),
                     dest,
-                    mode=job.get("import_mode", "FULL"),
+                    mode=mode,
                     progress=progress,
                 )
+                self.ctx.storage.publish(key, version)
         except ImportFailure as exc:
+            if dest != self.ctx.bulk_file(dataset):
+                dest.unlink(missing_ok=True)
             set_status(self.ctx, arn, CREATE_FAILED, str(exc))
             return
         self.ctx.store.update(
             dataset["dataset_arn"],
-            {"rows_total": result.rows_total, "last_updated_date_time": self.ctx.now()},
+            {
+                "rows_total": result.rows_total,
+                "last_updated_date_time": self.ctx.now(),
+                "bulk_version": version,
+            },
         )
+        self.ctx.storage.prune(key, keep={version, old_version})  # the previous one serves readers mid-switch
         set_status(self.ctx, arn, ACTIVE, rows_read=result.rows_imported)
         if job.get("publish_attribution_metrics_to_s3"):
             metric_attributions.publish_import(
@@ -230,8 +263,8 @@ class JobRunner:
         import pyarrow.parquet as pq
 
         job = self.ctx.store.get(arn)
-        if job is None:
-            return
+        if job is None or job.get("status") not in (CREATE_PENDING, CREATE_IN_PROGRESS):
+            return  # deleted, or already ended under a worker that died before it said so
         dataset = self.ctx.store.get(job["dataset_arn"])
         if dataset is None:
             set_status(self.ctx, arn, CREATE_FAILED, f"Dataset {job['dataset_arn']} no longer exists.")
@@ -242,7 +275,7 @@ class JobRunner:
         assert schema_record is not None
         arrow_schema = parse_schema(schema_record["schema"]).arrow_schema()
         tables = []
-        bulk = self.ctx.dataset_dir(job["dataset_arn"]) / BULK_FILE
+        bulk = self.ctx.bulk_file(dataset)
         if mode in ("BULK", "ALL") and bulk.exists():
             tables.append(pq.read_table(bulk).cast(arrow_schema))
         if mode in ("PUT", "ALL"):
@@ -292,7 +325,7 @@ class JobRunner:
             kind = normalize_dataset_type(dataset["dataset_type"])
             if kind not in inputs:
                 continue
-            bulk = self.ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE
+            bulk = self.ctx.bulk_file(dataset)
             logged = [
                 _logged_row(e)
                 for e in self.ctx.store.events_of_kind(dataset_group_arn, EVENT_KINDS[kind])
@@ -317,8 +350,13 @@ class JobRunner:
         started_here: list[bool] = []
 
         def start(record: Record) -> Record:
-            """CREATE PENDING → IN_PROGRESS in one transaction, so a stop that lands meanwhile is kept."""
-            if record.get("status") != CREATE_PENDING:
+            """CREATE PENDING → IN_PROGRESS in one transaction, so a stop that lands meanwhile is kept.
+            CREATE IN_PROGRESS is a retry after the worker holding the job died; CREATE STOPPING then
+            means a stop arrived meanwhile, which nobody else will finish."""
+            status = record.get("status")
+            if status == CREATE_STOPPING:
+                return {**record, "status": CREATE_STOPPED, "last_updated_date_time": now}
+            if status not in (CREATE_PENDING, CREATE_IN_PROGRESS):
                 return record
             started_here.append(True)
             return {
@@ -339,14 +377,26 @@ class JobRunner:
         started = self.ctx.now()
 
         def on_progress(fraction: float, message: str) -> bool:
-            """Record progress (a negative fraction only checks); False when the version was asked to stop."""
-            if fraction < 0:
-                record = self.ctx.store.get(arn)
-            else:
-                progress = {"fraction": round(fraction, 4), "message": message}
-                hours = round((self.ctx.now() - started) / 3600.0, 6)  # grows while training, as AWS's does
-                record = self.ctx.store.update(arn, {"training_progress": progress, "training_hours": hours})
-                self.ctx.telemetry.job_progress("train", arn, fraction, message)
+            """Record progress (a negative fraction only checks); False when the version was asked to stop
+            or another worker took the job over. Progress is best effort: while the database is away the
+            training goes on."""
+            if self.lease_lost(arn):
+                return False
+            try:
+                if fraction < 0:
+                    record = self.ctx.store.get(arn)
+                else:
+                    progress = {"fraction": round(fraction, 4), "message": message}
+                    hours = round((self.ctx.now() - started) / 3600.0, 6)  # grows while training, as AWS's
+                    record = self.ctx.store.update(
+                        arn, {"training_progress": progress, "training_hours": hours}
+                    )
+                    self.ctx.telemetry.job_progress("train", arn, fraction, message)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("could not record training progress of %s: %s", arn, exc)
+                return True
             return record is not None and record["status"] != CREATE_STOPPING
 
         try:
@@ -358,12 +408,23 @@ class JobRunner:
                 version, inputs, self.ctx.artifact_dir(arn), self.ctx.settings, on_progress
             )
         except TrainingFailure as exc:
-            current = self.ctx.store.get(arn) or {}
+            if self.lease_lost(arn):
+                return  # another worker runs it now
+            reason = str(exc)
+            current = self._retrying(lambda: self.ctx.store.get(arn) or {}, "read a training's state")
             stopped = current.get("status") == CREATE_STOPPING
-            set_status(
-                self.ctx, arn, CREATE_STOPPED if stopped else CREATE_FAILED, None if stopped else str(exc)
+            self._retrying(
+                lambda: set_status(
+                    self.ctx, arn, CREATE_STOPPED if stopped else CREATE_FAILED, None if stopped else reason
+                ),
+                "record a training's end",
             )
             return
+        # every replica downloads the artifact from the storage (a no-op with the local data folder)
+        self._retrying(
+            lambda: self.ctx.storage.publish_tree(self.ctx.artifact_key(arn), skip=("inputs",)),
+            "publish a trained artifact",
+        )
         hours = (self.ctx.now() - started) / 3600.0
         changes: Record = {
             "metrics": result["metrics"],
@@ -374,31 +435,10 @@ class JobRunner:
         }
         if result.get("tuned_params"):
             changes["tuned_hpo_params"] = {"algorithm_hyper_parameters": result["tuned_params"]}
-        set_status(self.ctx, arn, ACTIVE, **changes)
+        if self.lease_lost(arn):
+            return
+        self._retrying(lambda: set_status(self.ctx, arn, ACTIVE, **changes), "record a trained version")
         auto_training.follow_latest(self.ctx, {**version, "solution_version_arn": arn})
-
-    # -- start-up -----------------------------------------------------------------------------------
-    def fail_orphans(self) -> list[str]:
-        """Mark jobs left running by a process that died as failed; returns their ARNs."""
-        failed = []
-        for job in self.ctx.store.orphaned_jobs():
-            record: dict[str, Any] | None = self.ctx.store.get(job.arn)
-            if record is not None and record.get("status") in (
-                CREATE_PENDING,
-                CREATE_IN_PROGRESS,
-                CREATE_STOPPING,
-                "PENDING",  # data deletion jobs' lifecycle
-                "IN_PROGRESS",
-            ):
-                set_status(
-                    self.ctx,
-                    job.arn,
-                    "FAILED" if record["status"] in ("PENDING", "IN_PROGRESS") else CREATE_FAILED,
-                    "The server stopped while this job was running; create it again.",
-                )
-                failed.append(job.arn)
-            self.ctx.store.finish(job.id, "failed")
-        return failed
 
 
 def _logged_row(event: dict[str, Any]) -> dict[str, Any]:

@@ -242,7 +242,7 @@ def item_values(ctx: Context, group_arn: str, column: str) -> dict[str, float]:
     for dataset in ctx.store.list("dataset", group_arn):
         if normalize_dataset_type(dataset["dataset_type"]) != "ITEMS":
             continue
-        bulk = ctx.dataset_dir(dataset["dataset_arn"]) / "bulk.parquet"
+        bulk = ctx.bulk_file(dataset)
         if bulk.exists():
             table = pq.read_table(bulk)
             if column in table.column_names:

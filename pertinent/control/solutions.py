@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from typing import Any
 
 from pertinent import arns
@@ -170,7 +169,7 @@ def delete_solution(ctx: Context, solution_arn: str) -> dict[str, Any]:
             ctx.store.delete(version["solution_version_arn"], conn=conn)
         ctx.store.delete(solution_arn, conn=conn)
     for version in versions:
-        shutil.rmtree(ctx.artifact_dir(version["solution_version_arn"]), ignore_errors=True)
+        ctx.storage.delete_tree(ctx.artifact_key(version["solution_version_arn"]))
     return {}
 
 

@@ -9,7 +9,9 @@ StopSolutionVersionCreation by terminating the child, and turns a crash or an ou
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -20,6 +22,9 @@ from pertinent.config import Settings
 from pertinent.errors import TrainingFailure
 
 ProgressCallback = Callable[[float, str], bool]
+
+#: linux/prctl.h: deliver a signal to this process when its parent thread exits
+PR_SET_PDEATHSIG = 1
 
 
 def _cap_memory(memory_mb: int) -> None:
@@ -32,8 +37,21 @@ def _cap_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``), so a killed
+    worker leaves no training behind; exit at once if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def _child(conn: Connection, job: dict[str, Any], memory_mb: int) -> None:
     """Entry point of the training process (top-level so the spawn start method can import it)."""
+    die_with_parent(int(job["parent_pid"]))
     try:
         import pyarrow.parquet as pq
 
@@ -120,6 +138,7 @@ def run_training_process(
         "perform_hpo": bool(version.get("perform_hpo")),
         "ease_max_items": settings.ease_max_items,
         "artifact_dir": str(artifact_dir),
+        "parent_pid": os.getpid(),
     }
     context = multiprocessing.get_context("spawn")  # no fork of a threaded server
     parent_end, child_end = context.Pipe(duplex=False)

@@ -74,7 +74,7 @@ class CampaignCache:
         with self._lock:
             cached = self._models.get(model_arn)
             if cached is None or cached[2] != stamp:
-                folder = self.ctx.artifact_dir(model_arn)
+                folder = self.ctx.trained_artifact(model_arn)
                 model = share(load_trained_model(folder), folder, self.ctx.settings.ann_min_items)
                 cached = (model, record, stamp)
                 self._models[model_arn] = cached

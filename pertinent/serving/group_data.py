@@ -24,7 +24,6 @@ from pertinent.datasets.avro_schema import DatasetSchema, normalize_dataset_type
 from pertinent.filters.evaluate import ItemTable
 from pertinent.store.cached_reads import CachedReads
 
-BULK_FILE = "bulk.parquet"
 T = TypeVar("T")
 
 
@@ -68,7 +67,7 @@ def group_datasets(ctx: Context, dataset_group_arn: str) -> dict[str, DatasetInf
         found[normalize_dataset_type(dataset["dataset_type"])] = DatasetInfo(
             dataset["dataset_arn"],
             parse_schema(schema_record["schema"]),
-            ctx.dataset_dir(dataset["dataset_arn"]) / BULK_FILE,
+            ctx.bulk_file(dataset),
         )
     return found
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 import socket
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
     update,
@@ -49,6 +52,8 @@ class Job:
     kind: str
     arn: str
     state: str
+    attempt: int = 1  # 1 for the first claim; more when an expired lease was taken over
+    previous_worker: str | None = None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -86,6 +91,18 @@ def _owned(arn: str) -> bool:
     return caller is None or caller.owns(arn)
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a database made by an older version up to date (columns added since are nullable or have
+    defaults, so an ``ALTER TABLE … ADD COLUMN`` is the whole migration)."""
+    with engine.begin() as conn:
+        present = {c["name"] for c in inspect(conn).get_columns("jobs")}
+        for column in jobs.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=engine.dialect)
+                default = f" DEFAULT {column.server_default.arg}" if column.server_default is not None else ""  # type: ignore[attr-defined]
+                conn.exec_driver_sql(f"ALTER TABLE jobs ADD COLUMN {column.name} {kind}{default}")
+
+
 class MetadataStore:
     """Resources, jobs and events. Thread-safe; writes are serialized per process on SQLite.
 
@@ -105,8 +122,10 @@ class MetadataStore:
         self._readers = threading.local()
         self._open_readers: builtins.list[sqlite3.Connection] = []
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self._upgrade()
-        self.worker_name = f"{socket.gethostname()}:{id(self)}"
+        #: who holds a claimed job: host, process id and a random part (unique even when pids repeat)
+        self.worker_name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._event_commits: GroupCommit[_EventWork] = GroupCommit(self._commit_events)
 
     def _upgrade(self) -> None:
@@ -167,6 +186,11 @@ class MetadataStore:
                 reader.close()
             self._open_readers.clear()
         self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise unless the database answers a trivial query (readiness checks)."""
+        with self.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     # -- transactions -------------------------------------------------------------------------------
     @contextmanager
@@ -315,36 +339,97 @@ class MetadataStore:
         return query.where(resources.c.arn.startswith(caller.arn_prefix, autoescape=True))
 
     # -- jobs ---------------------------------------------------------------------------------------
+    # A claimed job carries its worker's name and a lease (``lease_until``) that the worker renews by
+    # heartbeat. No worker touches a job whose lease is live; a job whose lease expired (its worker died or
+    # lost the database for longer than the lease) is claimable again, and its ``attempts`` counter says
+    # how many times it was claimed so far.
     def enqueue(self, kind: str, arn: str, conn: Connection | None = None) -> None:
-        values = {"kind": kind, "arn": arn, "state": "queued", "created": time.time()}
+        values = {"kind": kind, "arn": arn, "state": "queued", "created": time.time(), "attempts": 0}
         if conn is not None:
             conn.execute(insert(jobs).values(**values))
         else:
             with self.write() as c:
                 c.execute(insert(jobs).values(**values))
 
-    def claim(self, kinds: tuple[str, ...] | None = None) -> Job | None:
-        """Take the oldest queued job (of ``kinds``) for this worker, or None."""
+    @staticmethod
+    def _claimable(now: float) -> Any:
+        expired = and_(jobs.c.state == "running", or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now))
+        return or_(jobs.c.state == "queued", expired)
+
+    def _take(self, conn: Connection, row: Any, lease_seconds: float, now: float) -> Job:
+        attempts = int(row.attempts or 0) + 1
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == row.id)
+            .values(
+                state="running",
+                started=now,
+                worker=self.worker_name,
+                lease_until=now + lease_seconds,
+                attempts=attempts,
+            )
+        )
+        return Job(row.id, row.kind, row.arn, "running", attempts, row.worker)
+
+    def claim(self, kinds: tuple[str, ...] | None = None, lease_seconds: float = 30.0) -> Job | None:
+        """Take the oldest queued job (of ``kinds``), or one whose lease expired, for this worker."""
+        now = time.time()
         with self.write() as conn:
-            query = select(jobs.c.id, jobs.c.kind, jobs.c.arn).where(jobs.c.state == "queued")
+            query = select(jobs.c.id, jobs.c.kind, jobs.c.arn, jobs.c.attempts, jobs.c.worker).where(
+                self._claimable(now)
+            )
             if kinds is not None:
                 query = query.where(jobs.c.kind.in_(kinds))
             query = query.order_by(jobs.c.id).limit(1)
             if not self.is_sqlite:
                 query = query.with_for_update(skip_locked=True)
             row = conn.execute(query).first()
-            if row is None:
-                return None
+            return None if row is None else self._take(conn, row, lease_seconds, now)
+
+    def claim_arn(self, arn: str, lease_seconds: float = 30.0) -> Job | None:
+        """Take the job of ``arn`` for this process, or None if a live worker holds it or none is queued."""
+        now = time.time()
+        with self.write() as conn:
+            query = (
+                select(jobs.c.id, jobs.c.kind, jobs.c.arn, jobs.c.attempts, jobs.c.worker)
+                .where(jobs.c.arn == arn, self._claimable(now))
+                .limit(1)
+            )
+            if not self.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            row = conn.execute(query).first()
+            return None if row is None else self._take(conn, row, lease_seconds, now)
+
+    def renew(self, job_ids: Sequence[int], lease_seconds: float) -> set[int]:
+        """Extend this worker's leases on ``job_ids``; returns the ids it still holds (a lost lease drops)."""
+        if not job_ids:
+            return set()
+        now = time.time()
+        mine = and_(
+            jobs.c.id.in_(list(job_ids)), jobs.c.worker == self.worker_name, jobs.c.state == "running"
+        )
+        with self.write() as conn:
+            conn.execute(update(jobs).where(mine).values(lease_until=now + lease_seconds))
+            return {int(i) for i in conn.execute(select(jobs.c.id).where(mine)).scalars()}
+
+    def finish(self, job_id: int, state: str) -> bool:
+        """Mark this worker's job ``state`` (done | failed); False when another worker holds it now."""
+        with self.write() as conn:
+            result = conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.worker == self.worker_name)
+                .values(state=state, lease_until=None)
+            )
+            return bool(result.rowcount)
+
+    def release(self, job_id: int) -> None:
+        """Give this worker's job back to the queue at once (it ran into a passing database error)."""
+        with self.write() as conn:
             conn.execute(
                 update(jobs)
-                .where(jobs.c.id == row.id)
-                .values(state="running", started=time.time(), worker=self.worker_name)
+                .where(jobs.c.id == job_id, jobs.c.worker == self.worker_name, jobs.c.state == "running")
+                .values(lease_until=0.0)
             )
-            return Job(row.id, row.kind, row.arn, "running")
-
-    def finish(self, job_id: int, state: str) -> None:
-        with self.write() as conn:
-            conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=state))
 
     def requeue(self, job_id: int) -> None:
         """Put a claimed job back at the end of the queue (a new id, so the jobs behind it go first)."""
@@ -358,10 +443,22 @@ class MetadataStore:
             conn.execute(insert(jobs).values(kind=row.kind, arn=row.arn, state="queued", created=row.created))
 
     def orphaned_jobs(self) -> builtins.list[Job]:
-        """Jobs marked running: at start-up of an embedded server, their process is gone."""
+        """Jobs marked running (their leases may be live or expired)."""
         with self.read() as conn:
             rows = conn.execute(select(jobs.c.id, jobs.c.kind, jobs.c.arn).where(jobs.c.state == "running"))
             return [Job(r.id, r.kind, r.arn, "running") for r in rows]
+
+    def job_of(self, job_id: int) -> dict[str, Any] | None:
+        """The queue row of ``job_id`` (state, worker, lease, attempts), for operators and tests."""
+        with self.read() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+            return None if row is None else dict(row._mapping)
+
+    def running_jobs(self) -> builtins.list[dict[str, Any]]:
+        """Queue rows marked running (their leases may be live or expired)."""
+        with self.read() as conn:
+            rows = conn.execute(select(jobs).where(jobs.c.state == "running").order_by(jobs.c.id))
+            return [dict(r._mapping) for r in rows]
 
     def pending_jobs(self, kind: str) -> int:
         with self.read() as conn:
@@ -526,21 +623,6 @@ class MetadataStore:
                 (dataset_group_arn, kind),
             )
         return int(rows[0][0]) if rows else 0
-
-    def claim_arn(self, arn: str) -> Job | None:
-        """Take the queued job of ``arn`` for this process, or None if another worker already took it."""
-        with self.write() as conn:
-            row = conn.execute(
-                select(jobs.c.id, jobs.c.kind).where(jobs.c.arn == arn, jobs.c.state == "queued").limit(1)
-            ).first()
-            if row is None:
-                return None
-            conn.execute(
-                update(jobs)
-                .where(jobs.c.id == row.id)
-                .values(state="running", started=time.time(), worker=self.worker_name)
-            )
-            return Job(row.id, row.kind, arn, "running")
 
     def recent_events(
         self, dataset_group_arn: str, after_seq: int = 0, limit: int = 50

@@ -39,6 +39,8 @@ jobs = Table(
     Column("created", Float, nullable=False),
     Column("started", Float, nullable=True),
     Column("worker", String(128), nullable=True),
+    Column("lease_until", Float, nullable=True),  # the worker renews it by heartbeat while it runs the job
+    Column("attempts", Integer, nullable=False, server_default="0"),  # claims so far (retries after expiry)
     Index("ix_jobs_state", "state", "id"),
 )
 
