@@ -37,6 +37,20 @@ def main() -> None:
     show_default=True,
     help="all: API and job worker in one process; api or worker for scale-out.",
 )
+@click.option(
+    "--storage",
+    default=None,
+    help="s3://bucket/prefix for datasets, models and outputs (data-dir is then a cache) [default: data-dir].",
+)
+@click.option(
+    "--training-engine",
+    type=click.Choice(["local", "spark"]),
+    default=None,
+    help="spark: train the factor recipes with Spark MLlib ALS [default: local].",
+)
+@click.option(
+    "--spark-master", default=None, help="Spark master URL for --training-engine spark [default: local[2]]."
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--credentials",
@@ -75,6 +89,9 @@ def serve(
     db: str | None,
     s3_endpoint_url: str | None,
     role: str,
+    storage: str | None,
+    training_engine: str | None,
+    spark_master: str | None,
     log_level: str,
     workers: int | None,
     credentials: Path | None,
@@ -101,13 +118,16 @@ def serve(
         allowed_paths=os.pathsep.join(str(p) for p in allow_paths) if allow_paths else None,
         workers=workers,
         allowed_hosts=",".join(allowed_hosts) if allowed_hosts else None,
+        storage=storage,
+        training_engine=training_engine,
+        spark_master=spark_master,
     )
     refusal = bind_refusal(settings, insecure_no_auth)
     if refusal:
         raise click.UsageError(refusal)
     try:
         app = create_app(settings, role=role)
-    except CredentialsError as exc:
+    except (CredentialsError, ValueError) as exc:  # a bad credentials file, --storage or --training-engine
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     auth = f"SigV4 keys from {settings.credentials}" if settings.credentials else "no auth, account 000000000000"
@@ -179,7 +199,7 @@ def keys_create(account_id: str, credentials: Path | None) -> None:
         raise click.UsageError("give --credentials FILE (or set PERTINENT_CREDENTIALS)")
     try:
         key = create_key(path, account_id)
-    except CredentialsError as exc:
+    except (CredentialsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"aws_access_key_id = {key.access_key_id}")
     click.echo(f"aws_secret_access_key = {key.secret_access_key}")

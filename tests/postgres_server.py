@@ -27,38 +27,48 @@ def available() -> bool:
     return _binary("initdb") is not None and _binary("pg_ctl") is not None
 
 
+class PostgresServer:
+    """A throwaway server that a test can also stop and start again (same folder, port and data)."""
+
+    def __init__(self) -> None:
+        initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
+        assert initdb and pg_ctl, "PostgreSQL server binaries (initdb, pg_ctl) are not installed"
+        self.pg_ctl = pg_ctl
+        self.folder = Path(tempfile.mkdtemp(prefix="pertinent-pg-"))
+        self.data, self.port = self.folder / "data", free_port()
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self._run(initdb, "-D", str(self.data), "-U", "pertinent", "--auth=trust", "-E", "UTF8")
+        self.url = f"postgresql+psycopg://pertinent@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        command = ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
+        subprocess.run(command, check=True, capture_output=True, cwd=self.folder)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            self.pg_ctl, "-D", str(self.data), "-l", str(self.folder / "log"), "-w", "-o", options, "start"
+        )
+
+    def stop(self, mode: str = "immediate") -> None:
+        self._run(self.pg_ctl, "-D", str(self.data), "-m", mode, "stop")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Yield a ``postgresql+psycopg://`` URL of a fresh server; stop and remove it afterwards.
 
     PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` system user.
     """
-    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
-    assert initdb and pg_ctl, "PostgreSQL server binaries (initdb, pg_ctl) are not installed"
-    folder = Path(tempfile.mkdtemp(prefix="pertinent-pg-"))
-    data, port = folder / "data", free_port()
-    as_root = os.geteuid() == 0
-    if as_root:
-        shutil.chown(folder, "postgres", "postgres")
-
-    def run(*args: str) -> None:
-        command = ["runuser", "-u", "postgres", "--", *args] if as_root else list(args)
-        subprocess.run(command, check=True, capture_output=True, cwd=folder)
-
-    run(initdb, "-D", str(data), "-U", "pertinent", "--auth=trust", "-E", "UTF8")
-    run(
-        pg_ctl,
-        "-D",
-        str(data),
-        "-l",
-        str(folder / "log"),
-        "-w",
-        "-o",
-        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
-        "start",
-    )
+    server = PostgresServer()
+    server.start()
     try:
-        yield f"postgresql+psycopg://pertinent@127.0.0.1:{port}/postgres"
+        yield server.url
     finally:
-        run(pg_ctl, "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
+        server.stop()
+        server.remove()

@@ -19,6 +19,7 @@ from pertinent.telemetry import Telemetry
 
 #: the file name of a dataset's imported (bulk) data under its key
 BULK_FILE = "bulk.parquet"
+TRAINING_ENGINES = ("local", "spark")
 
 
 @dataclass
@@ -31,6 +32,10 @@ class Context:
     storage: Storage = field(default=None)  # type: ignore[assignment]  # from settings when not given
 
     def __post_init__(self) -> None:
+        if self.settings.training_engine not in TRAINING_ENGINES:
+            raise ValueError(
+                f"training_engine must be one of {TRAINING_ENGINES}, not {self.settings.training_engine!r}"
+            )
         if self.storage is None:
             self.storage = open_storage(
                 self.settings.storage, self.settings.data_dir, self.settings.s3_endpoint_url
