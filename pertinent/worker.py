@@ -159,15 +159,14 @@ class Worker:
         """A job claimed more than the maximum number of times (its workers kept dying) ends failed."""
         settings = self.ctx.settings
         record = self.ctx.store.get(job.arn)
-        if record is not None and record.get("status") in (
-            CREATE_PENDING,
-            CREATE_IN_PROGRESS,
-            CREATE_STOPPING,
-        ):
+        status = (record or {}).get("status")
+        if status in (CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_STOPPING, "PENDING", "IN_PROGRESS"):
             set_status(
                 self.ctx,
                 job.arn,
-                CREATE_FAILED,
+                "FAILED"
+                if status in ("PENDING", "IN_PROGRESS")
+                else CREATE_FAILED,  # data deletion's spelling
                 f"The worker running this job stopped {job.attempt - 1} times (its lease expired each "
                 f"time; the last holder was {job.previous_worker}); gave up after "
                 f"{settings.job_max_attempts} attempts.",

@@ -196,7 +196,7 @@ def delete_recommender(ctx: Context, recommender_arn: str) -> dict[str, Any]:
     recommender = require(ctx, KIND, recommender_arn)
     ctx.store.delete(recommender_arn)
     if recommender.get("model_arn"):
-        shutil.rmtree(ctx.artifact_dir(recommender["model_arn"]).parent, ignore_errors=True)
+        ctx.storage.delete_tree(ctx.artifact_key(recommender["model_arn"]).rsplit("/", 1)[0])
     return {}
 
 
@@ -265,8 +265,8 @@ def run_training(runner: JobRunner, arn: str, retrain: bool) -> None:
     record = ctx.store.get(arn, KIND)
     if record is None:
         return
-    if not retrain and record["status"] != CREATE_PENDING:
-        return
+    if not retrain and record["status"] not in (CREATE_PENDING, CREATE_IN_PROGRESS):
+        return  # (IN_PROGRESS: a retry after the worker holding the job died)
     update = record.get("latest_recommender_update") or {}
     config = update.get("recommender_config") if update.get("status") == CREATE_PENDING else None
     config = config or record.get("recommender_config") or {}
@@ -333,6 +333,7 @@ def run_training(runner: JobRunner, arn: str, retrain: bool) -> None:
             current["status"] = ACTIVE
         return current
 
+    ctx.storage.publish_tree(ctx.artifact_key(model_arn), skip=("inputs",))  # for every replica
     if ctx.store.update(arn, activate) is None:
         shutil.rmtree(artifact_dir, ignore_errors=True)  # deleted while training
         return

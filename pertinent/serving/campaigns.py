@@ -51,7 +51,7 @@ class CampaignCache:
         """The artifact's data file time: a data deletion job rewrites it (erased users' histories
         go), and every process then reloads the model on its next request."""
         try:
-            return (self.ctx.artifact_dir(model_arn) / "data.npz").stat().st_mtime_ns
+            return (self.ctx.trained_artifact(model_arn) / "data.npz").stat().st_mtime_ns
         except FileNotFoundError:
             return 0
 
