@@ -57,7 +57,12 @@ def _child(conn: Connection, job: dict[str, Any], memory_mb: int) -> None:
 
         from pertinent.training.pipeline import train_solution_version
 
-        if memory_mb:
+        solver = None
+        if job.get("training_engine") == "spark":
+            from pertinent.training.spark_als import SparkFactorSolver
+
+            solver = SparkFactorSolver(job["spark_master"], Path(job["artifact_dir"]) / "inputs" / "spark")
+        elif memory_mb:  # (not for Spark: its JVM reserves far more address space than it uses)
             _cap_memory(memory_mb)
 
         def read(name: str) -> Any:
@@ -91,7 +96,10 @@ def _child(conn: Connection, job: dict[str, Any], memory_mb: int) -> None:
             ease_max_items=job["ease_max_items"],
             artifact_dir=Path(job["artifact_dir"]),
             progress=lambda fraction, message: conn.send(("progress", fraction, message)),
+            factor_solver=solver,
         )
+        if solver is not None:
+            solver.stop()
         conn.send(
             (
                 "done",
@@ -139,6 +147,8 @@ def run_training_process(
         "ease_max_items": settings.ease_max_items,
         "artifact_dir": str(artifact_dir),
         "parent_pid": os.getpid(),
+        "training_engine": settings.training_engine,
+        "spark_master": settings.spark_master,
     }
     context = multiprocessing.get_context("spawn")  # no fork of a threaded server
     parent_end, child_end = context.Pipe(duplex=False)

@@ -22,7 +22,7 @@ Scores are a softmax over the whole catalog, as Personalize returns them (they s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -57,6 +57,8 @@ __all__ = [
 ]
 
 Algorithm = Literal["ease", "ials"]
+#: ``solve(weights, factors, regularization, alpha, iterations, seed) -> item factors (n_items × factors)``
+FactorSolver = Callable[[sp.csr_matrix, int, float, float, int, int], NDArray[np.float32]]
 
 #: pertinent's own knobs, shared by the user-personalization and personalized-ranking recipes
 ENGINE_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
@@ -240,6 +242,10 @@ class UserPersonalization(Recipe):
     )
     #: the hyperparameter that switches recency weighting on
     recency_switch: ClassVar[str] = "recency_mask"
+    #: another iALS solver (e.g. Spark MLlib ALS, set by the training pipeline for
+    #: ``training_engine=spark``): ``solve(weights, factors, regularization, alpha, iterations, seed)``
+    #: returns the item factors; None trains with implicit in this process
+    factor_solver: FactorSolver | None = None
 
     algorithm_: Algorithm
     recency_half_life_: float
@@ -333,6 +339,16 @@ class UserPersonalization(Recipe):
         from implicit.cpu.als import AlternatingLeastSquares
 
         alpha = float(self.params_["als_alpha"])
+        if self.factor_solver is not None:
+            factors = self.factor_solver(
+                matrix,
+                int(self.params_["hidden_dimension"]),
+                float(self.params_["als_regularization"]),
+                alpha,
+                int(self.params_["als_iterations"]),
+                int(self.random_state or 0),
+            )
+            return np.ascontiguousarray(factors, dtype=np.float32)
         confidence = matrix.copy()
         confidence.data = (1.0 + alpha * confidence.data).astype(np.float32)
         with threadpool_limits(1, "blas"):

@@ -36,6 +36,7 @@ from pertinent.recipes.base import (
 )
 from pertinent.recipes.hpo import HpoResult, HpoSettings, SearchDimension, Trial, parse_hpo_config, search
 from pertinent.recipes.registry import UnknownRecipeError, get_recipe_class, load_recipe
+from pertinent.recipes.user_personalization import FactorSolver
 from pertinent.training.evaluation import METRIC_NAMES, evaluate
 from pertinent.training.matrix import EventSelection, InteractionData
 from pertinent.training.splits import holdout_split
@@ -163,6 +164,7 @@ def train_solution_version(
     artifact_dir: Path = Path("."),
     progress: Progress | None = None,
     random_state: int = 0,
+    factor_solver: FactorSolver | None = None,
 ) -> TrainingResult:
     """Train one solution version end to end and write its artifact.
 
@@ -188,6 +190,9 @@ def train_solution_version(
         ``progress(fraction, message)`` with fraction in [0, 1].
     random_state : int
         Seed of the splits, HPO sampling and model initialisation.
+    factor_solver : callable, optional
+        Another iALS solver for the factor recipes (:class:`pertinent.training.spark_als.SparkFactorSolver`
+        for ``training_engine=spark``); those recipes then train iALS whatever the catalog size.
 
     Raises
     ------
@@ -214,8 +219,14 @@ def train_solution_version(
     except InvalidHyperParameterError as exc:
         raise TrainingFailure(str(exc)) from None
 
+    factor_recipe = factor_solver is not None and hasattr(recipe_cls, "factor_solver")
+
     def new_recipe() -> Recipe:
-        return recipe_cls(random_state=random_state, ease_max_items=ease_max_items)
+        if not factor_recipe:
+            return recipe_cls(random_state=random_state, ease_max_items=ease_max_items)
+        recipe = recipe_cls(random_state=random_state, ease_max_items=0)  # "auto" → iALS on the engine
+        recipe.factor_solver = factor_solver  # type: ignore[attr-defined]
+        return recipe
 
     report(0.02, "Selecting interactions")
     selection = EventSelection.from_solution_config(config, event_type)
