@@ -67,7 +67,7 @@ def _child(conn: Connection, job: dict[str, Any], memory_mb: int) -> None:
 
         def read(name: str) -> Any:
             path = job["inputs"].get(name)
-            return pq.read_table(path) if path else None
+            return pq.read_table(path, memory_map=True) if path else None
 
         if job["recipe_name"] == "aws-next-best-action":
             from pertinent.training.actions import train_next_best_action

@@ -131,7 +131,7 @@ class SearchService:
     def _bulk_rows(info: DatasetInfo) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq
 
-        return pq.read_table(info.bulk_path).to_pylist() if info.bulk_path.exists() else []
+        return pq.read_table(info.bulk_path, memory_map=True).to_pylist() if info.bulk_path.exists() else []
 
     def _logged_rows(self, group_arn: str, after_seq: int) -> list[dict[str, Any]]:
         latest: dict[str, dict[str, Any]] = {}

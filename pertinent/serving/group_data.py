@@ -102,7 +102,7 @@ class Catalog:
 def _item_rows(ctx: Context, group_arn: str, info: DatasetInfo | None) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     if info is not None and info.bulk_path.exists():
-        for row in pq.read_table(info.bulk_path).to_pylist():
+        for row in pq.read_table(info.bulk_path, memory_map=True).to_pylist():
             rows[str(row["ITEM_ID"])] = row
     for event in ctx.store.events_of_kind(group_arn, "item"):
         body = json.loads(event["body"]) if event["body"] else {}
@@ -167,7 +167,7 @@ def build_user_interactions(info: DatasetInfo | None) -> UserInteractions:
     columns = ["USER_ID", "ITEM_ID", "TIMESTAMP"] + (
         ["EVENT_TYPE"] if "EVENT_TYPE" in info.schema.names else []
     )
-    table = pq.read_table(info.bulk_path, columns=columns)
+    table = pq.read_table(info.bulk_path, columns=columns, memory_map=True)
     users = np.asarray(table.column("USER_ID").to_numpy(zero_copy_only=False), dtype=np.str_)
     order = np.lexsort((-table.column("TIMESTAMP").to_numpy(), users))
     users = users[order]
@@ -189,7 +189,7 @@ def build_user_interactions(info: DatasetInfo | None) -> UserInteractions:
 def build_users(ctx: Context, group_arn: str, info: DatasetInfo | None) -> dict[str, dict[str, Any]]:
     users: dict[str, dict[str, Any]] = {}
     if info is not None and info.bulk_path.exists():
-        for row in pq.read_table(info.bulk_path).to_pylist():
+        for row in pq.read_table(info.bulk_path, memory_map=True).to_pylist():
             users[str(row["USER_ID"])] = row
     for event in ctx.store.events_of_kind(group_arn, "user"):
         users[str(event["user_id"])] = json.loads(event["body"]) if event["body"] else {}

@@ -1,0 +1,219 @@
+"""Training at scale: the iALS factor recipe trained with implicit (one process) and with Spark MLlib ALS.
+
+For each size and engine a fresh process generates the same topic-mix set (``benchmarks/quality.py``'s
+``synthetic``: power-law popularity, drifting user topics), splits it with Personalize's protocol, fits
+``aws-user-personalization`` with ``algorithm=ials`` — the in-process implicit solver, or
+:class:`pertinent.training.spark_als.SparkFactorSolver` on ``--spark-master`` — and scores NDCG@10 on the
+held-out users. The parent samples the whole process tree's resident memory (the JVM included) every
+0.2 s. Printed per run: fit wall time, CPU seconds of the tree, peak RSS, NDCG@10; then the NDCG ratio
+Spark / implicit and, from a least-squares line through each engine's (interactions, fit seconds), the
+time projected for 20M interactions and the largest set that fits in an hour on this machine.
+
+The projection is an extrapolation from the sizes actually run (ALS costs O(nnz·k² + (users+items)·k³)
+per iteration, linear in the data at a fixed shape); it is labelled as such. The issue's full 20M run is
+``--sizes 20000000`` (expect tens of minutes per engine on 2 cores, and several GiB of memory).
+
+Run: ``python benchmarks/train_scale.py --sizes 250000,500000`` (defaults: 20M; ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MEAN_LENGTH = 40.0
+
+
+def _shape(interactions: int) -> tuple[int, int]:
+    """Users and items for a set of about ``interactions`` (40 per user, 1 item per 10 users)."""
+    users = max(int(interactions / (MEAN_LENGTH * 0.97)), 100)  # ~3 % are duplicate picks, dropped
+    return users, max(users // 10, 500)
+
+
+def run_one(engine: str, interactions: int, master: str, factors: int, iterations: int) -> dict[str, Any]:
+    """In the child process: generate, split, fit, score; returns the figures."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.quality import synthetic
+    from pertinent.recipes.registry import get_recipe_class
+    from pertinent.training.evaluation import ranking_metrics, recommend_for_split
+    from pertinent.training.splits import holdout_split
+
+    users, items = _shape(interactions)
+    data = synthetic(n_users=users, n_items=items, n_topics=max(items // 100, 10), mean_length=MEAN_LENGTH)
+    split = holdout_split(data, random_state=0)
+    recipe = get_recipe_class("aws-user-personalization")(random_state=0)
+    solver = None
+    if engine == "spark":
+        from pertinent.training.spark_als import SparkFactorSolver
+
+        solver = SparkFactorSolver(master, Path(tempfile.mkdtemp(prefix="pertinent-spark-")))
+        solver.session()  # JVM start-up is reported apart from the fit
+        recipe.factor_solver = solver
+    params = {
+        "algorithm": "ials",
+        "hidden_dimension": str(factors),
+        "als_iterations": str(iterations),
+        "recency_mask": "false",
+    }
+    started = time.perf_counter()
+    model = recipe.fit(split.train, params)
+    seconds = time.perf_counter() - started
+    metrics = ranking_metrics(list(recommend_for_split(model, split)), split.targets, data.n_items)
+    if solver is not None:
+        solver.stop()
+    return {
+        "engine": engine,
+        "interactions": int(data.n_interactions),
+        "users": users,
+        "items": items,
+        "fit_seconds": round(seconds, 2),
+        "ndcg_at_10": metrics["normalized_discounted_cumulative_gain_at_10"],
+    }
+
+
+def _tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def _sample(pids: list[int]) -> tuple[int, float]:
+    """(resident bytes, CPU seconds) summed over ``pids``."""
+    rss, cpu = 0, 0.0
+    tick, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu += (int(fields[11]) + int(fields[12])) / tick
+        rss += int(fields[21]) * page
+    return rss, cpu
+
+
+def measure(engine: str, interactions: int, args: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        engine,
+        "--sizes",
+        str(interactions),
+        "--spark-master",
+        args.spark_master,
+        "--factors",
+        str(args.factors),
+        "--iterations",
+        str(args.iterations),
+    ]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    peak, cpu_seen = 0, {}
+    while process.poll() is None:
+        pids = _tree(process.pid)
+        rss, _ = _sample(pids)
+        peak = max(peak, rss)
+        for pid in pids:  # CPU of each process as last seen (the JVM is gone before the parent ends)
+            cpu_seen[pid] = _sample([pid])[1]
+        time.sleep(0.2)
+    out = process.stdout.read().decode() if process.stdout else ""
+    if process.returncode != 0:
+        raise RuntimeError(f"{engine} at {interactions} failed with {process.returncode}")
+    found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    found["requested"] = interactions
+    found["process_seconds"] = round(time.perf_counter() - started, 2)
+    found["cpu_seconds"] = round(sum(cpu_seen.values()), 1)
+    found["peak_rss_mib"] = round(peak / 2**20, 1)
+    return found
+
+
+def _line(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Intercept and slope of seconds against interactions (least squares; one point: through zero)."""
+    if len(points) == 1:
+        return 0.0, points[0][1] / points[0][0]
+    n = len(points)
+    mx = sum(p[0] for p in points) / n
+    my = sum(p[1] for p in points) / n
+    slope = sum((p[0] - mx) * (p[1] - my) for p in points) / sum((p[0] - mx) ** 2 for p in points)
+    return my - slope * mx, slope
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="20000000", help="comma-separated interaction counts")
+    parser.add_argument("--engines", default="implicit,spark")
+    parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.child:
+        print(json.dumps(run_one(args.child, sizes[0], args.spark_master, args.factors, args.iterations)))
+        return
+    engines = [e.strip() for e in args.engines.split(",")]
+    print(
+        f"cores: {os.cpu_count()}, factors {args.factors}, {args.iterations} iterations, spark {args.spark_master}"
+    )
+    print(
+        f"{'engine':<9}{'interactions':>13}{'users':>9}{'items':>8}{'fit s':>9}{'CPU s':>9}{'peak RSS MiB':>14}{'NDCG@10':>9}"
+    )
+    results: list[dict[str, Any]] = []
+    for size in sizes:
+        for engine in engines:
+            row = measure(engine, size, args)
+            results.append(row)
+            print(
+                f"{engine:<9}{row['interactions']:>13,}{row['users']:>9,}{row['items']:>8,}{row['fit_seconds']:>9.1f}"
+                f"{row['cpu_seconds']:>9.1f}{row['peak_rss_mib']:>14.0f}{row['ndcg_at_10']:>9.4f}",
+                flush=True,
+            )
+    if set(engines) >= {"implicit", "spark"}:
+        for size in sizes:
+            by = {
+                r["engine"]: r
+                for r in results
+                if r["interactions"] and abs(r["interactions"] - size) < size * 0.1
+            }
+            if "implicit" in by and "spark" in by:
+                ratio = by["spark"]["ndcg_at_10"] / max(by["implicit"]["ndcg_at_10"], 1e-12)
+                print(
+                    f"NDCG@10 spark / implicit at {by['spark']['interactions']:,}: {ratio:.3f}"
+                    " (target within 2 %: 0.98 .. 1.02)"
+                )
+    print("extrapolated from the sizes above (a line through fit seconds against interactions):")
+    for engine in engines:
+        points = [(r["interactions"], r["fit_seconds"]) for r in results if r["engine"] == engine]
+        intercept, slope = _line(points)
+        at_20m = intercept + slope * 20_000_000
+        in_hour = (3600 - intercept) / slope if slope > 0 else float("inf")
+        rss = [(r["interactions"], r["peak_rss_mib"]) for r in results if r["engine"] == engine]
+        rss_base, rss_slope = _line(rss)
+        print(
+            f"  {engine}: 20M interactions ≈ {at_20m / 60:.0f} min fit, ≈ {(rss_base + rss_slope * 2e7) / 1024:.1f} GiB"
+            f" peak; largest set fitted within an hour ≈ {in_hour / 1e6:.0f}M interactions"
+        )
+
+
+if __name__ == "__main__":
+    main()
