@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -153,8 +154,9 @@ def event_log_bytes(url: str, n: int, size_of: Any) -> float:
 
 def sqlite_size(folder: Path) -> Any:
     def size(store: MetadataStore) -> int:
-        with store.write() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.engine.dispose()  # close the pool, then fold the WAL into the file
+        with sqlite3.connect(folder / "events.db") as raw:
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return sum(p.stat().st_size for p in folder.glob("events.db*"))
 
     return size

@@ -6,8 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pertinent.config import load_settings
 from tests.conftest import make_group, start_server, wait_for_status
+
+#: a JVM start and two Spark fits: minutes, not seconds, on a loaded 2-core machine
+pytestmark = pytest.mark.timeout(1200)
 
 
 def test_a_version_trained_on_spark_serves_like_any_other(tmp_path: Path) -> None:

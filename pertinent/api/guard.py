@@ -37,7 +37,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: paths anyone may fetch, signed or not: the health check, the console's sign-in page and its static files
-OPEN_PATHS = ("/healthz", "/console/sign-in")
+OPEN_PATHS = ("/healthz", "/healthz/live", "/healthz/ready", "/console/sign-in")  # probes carry no keys
 OPEN_PREFIXES = ("/console/static/",)
 #: beyond the limit, a body is read and thrown away up to this many bytes so the client sees the 413
 DRAIN_LIMIT = 256 * 1024 * 1024
