@@ -22,6 +22,8 @@ def _check(command: list[str], env: dict[str, Any]) -> None:
         if word.startswith("--"):
             assert word in OPTIONS, f"pertinent serve has no option {word}"
     assert "--role" in command
+    if "0.0.0.0" in command:  # serve refuses a public address without keys
+        assert env.get("PERTINENT_CREDENTIALS") or "--credentials" in command or "--insecure-no-auth" in command
     unknown = {k for k in env if k.startswith("PERTINENT_")} - SETTINGS
     assert not unknown, f"no such settings: {unknown}"
 
