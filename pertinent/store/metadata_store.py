@@ -91,10 +91,18 @@ def _owned(arn: str) -> bool:
     return caller is None or caller.owns(arn)
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Bring a database made by an older version up to date (columns added since are nullable or have
-    defaults, so an ``ALTER TABLE … ADD COLUMN`` is the whole migration)."""
+#: PostgreSQL advisory lock held while a process creates or migrates the tables (any constant will do)
+SCHEMA_LOCK = 7_406_104
+
+
+def _create_schema(engine: Engine) -> None:
+    """Create the tables and bring a database made by an older version up to date (columns added since
+    are nullable or have defaults, so an ``ALTER TABLE … ADD COLUMN`` is the whole migration). On
+    PostgreSQL one process at a time does it: replicas that start together would race on CREATE TABLE."""
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+        metadata.create_all(conn)
         present = {c["name"] for c in inspect(conn).get_columns("jobs")}
         for column in jobs.columns:
             if column.name not in present:
@@ -121,8 +129,7 @@ class MetadataStore:
         self._reader_path = database if database and database != ":memory:" else ""
         self._readers = threading.local()
         self._open_readers: builtins.list[sqlite3.Connection] = []
-        metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        _create_schema(self.engine)
         self._upgrade()
         #: who holds a claimed job: host, process id and a random part (unique even when pids repeat)
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
