@@ -22,11 +22,21 @@ T = TypeVar("T")
 FIRST_PAUSE, LONGEST_PAUSE = 0.2, 5.0
 
 
+#: driver packages whose OperationalError / InterfaceError mean "unreachable or busy" (raised unwrapped by
+#: reads that use a pooled driver connection directly)
+DRIVERS = ("psycopg", "psycopg2", "sqlite3")
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for errors that say the database is unreachable or busy, not that the query is wrong."""
     if isinstance(exc, OperationalError | InterfaceError):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if isinstance(exc, DBAPIError) and bool(exc.connection_invalidated):
+        return True
+    return any(
+        cls.__name__ in ("OperationalError", "InterfaceError") and cls.__module__.split(".")[0] in DRIVERS
+        for cls in type(exc).__mro__
+    )
 
 
 def retrying(
