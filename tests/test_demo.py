@@ -31,6 +31,7 @@ def test_demo_walkthrough(tmp_path: Path) -> None:
     out = io.StringIO()
     run_demo(settings, None, Console(file=out, width=140), serve_forever=False)
     text = out.getvalue()
+    flat = " ".join(text.split())  # rich wraps long lines (a long data path) anywhere
     for expected in (
         "import interactions",
         "train aws-user-personalization",
@@ -40,7 +41,7 @@ def test_demo_walkthrough(tmp_path: Path) -> None:
         "the very next request",
         "serves this data again",
     ):
-        assert expected in text, expected
+        assert expected in flat, expected
     assert "Console:" not in text and f"{settings.port}/console/" not in text  # --no-serve: nothing is served
     assert "0.0000" not in text and "e-0" not in text  # scores with three significant digits
     # every training shows the time the server measured for it, though they overlap
@@ -62,6 +63,7 @@ def test_demo_walkthrough(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # three trainings on 100,836 ratings: minutes on a loaded 2-core machine
 @needs_movielens
 def test_demo_on_movielens(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path / "data", port=free_port(), worker_poll_seconds=0.05)
