@@ -258,40 +258,18 @@ def train_solution_version(
     except (InvalidHyperParameterError, ValueError) as exc:
         raise TrainingFailure(str(exc)) from None
     metrics = evaluate(model, split, data.n_items)
-    report(0.8, "Training on all interactions")
-    final = new_recipe().fit(data, params)
-    report(0.95, "Writing the model")
-    tuned = recipe_cls.params_to_wire(params)
-    seconds = time.perf_counter() - started
-    _write_artifact(
-        artifact_dir,
-        final,
+    return _refit_and_write(
+        recipe_cls,
+        new_recipe,
         data,
         items,
-        manifest={
-            "format_version": ARTIFACT_FORMAT_VERSION,
-            "recipe": recipe_cls.name,
-            "algorithm": final.algorithm,
-            "params": tuned,
-            "metrics": metrics,
-            "n_users": data.n_users,
-            "n_items": data.n_items,
-            "n_interactions": data.n_interactions,
-            "hpo_trials": n_trials,
-            "training_seconds": round(seconds, 3),
-        },
-    )
-    report(1.0, "Done")
-    return TrainingResult(
-        metrics={name: float(metrics[name]) for name in METRIC_NAMES},
-        tuned_params=tuned,
-        artifact_dir=artifact_dir,
-        n_users=data.n_users,
-        n_items=data.n_items,
-        n_interactions=data.n_interactions,
-        algorithm=final.algorithm,
-        training_seconds=seconds,
-        hpo_trials=n_trials,
+        params,
+        metrics,
+        {name: float(metrics[name]) for name in METRIC_NAMES},
+        artifact_dir,
+        report,
+        started,
+        n_trials,
     )
 
 
@@ -317,8 +295,28 @@ def _train_segments(
         raise TrainingFailure(str(exc)) from None
     assert isinstance(model, UserPersonalization)
     metrics = segment_metrics(model, data, test)
+    return _refit_and_write(
+        recipe_cls, new_recipe, data, items, params, metrics, metrics, artifact_dir, report, started, 0
+    )
+
+
+def _refit_and_write(
+    recipe_cls: type[Recipe],
+    new_recipe: Callable[[], Recipe],
+    data: InteractionData,
+    items: pa.Table | None,
+    params: dict[str, HyperParameterValue],
+    metrics: dict[str, Any],
+    result_metrics: dict[str, float],
+    artifact_dir: Path,
+    report: Progress,
+    started: float,
+    n_trials: int,
+) -> TrainingResult:
+    """Refit on all interactions, write the artifact with its manifest, and describe the result."""
     report(0.8, "Training on all interactions")
     final = new_recipe().fit(data, params)
+    report(0.95, "Writing the model")
     tuned = recipe_cls.params_to_wire(params)
     seconds = time.perf_counter() - started
     _write_artifact(
@@ -335,13 +333,13 @@ def _train_segments(
             "n_users": data.n_users,
             "n_items": data.n_items,
             "n_interactions": data.n_interactions,
-            "hpo_trials": 0,
+            "hpo_trials": n_trials,
             "training_seconds": round(seconds, 3),
         },
     )
     report(1.0, "Done")
     return TrainingResult(
-        metrics=metrics,
+        metrics=result_metrics,
         tuned_params=tuned,
         artifact_dir=artifact_dir,
         n_users=data.n_users,
@@ -349,6 +347,7 @@ def _train_segments(
         n_interactions=data.n_interactions,
         algorithm=final.algorithm,
         training_seconds=seconds,
+        hpo_trials=n_trials,
     )
 
 
