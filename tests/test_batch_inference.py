@@ -14,9 +14,9 @@ import pytest
 
 from pertinent.config import load_settings
 from pertinent.demo.catalog import from_movielens
-from tests.conftest import MOVIELENS, LiveServer, make_group, start_server, wait_for_status
+from tests.conftest import MOVIELENS, LiveServer, make_group, needs_movielens, start_server, wait_for_status
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not MOVIELENS.exists(), reason="MovieLens not present")]
+pytestmark = [pytest.mark.slow, needs_movielens]
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 EXPLORATION = {"explorationWeight": "0.3", "explorationItemAgeCutOff": "30"}

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MOVIELENS, LiveServer, convert_movielens_ratings, make_group, wait_for_status
+from tests.conftest import (
+    LiveServer,
+    convert_movielens_ratings,
+    make_group,
+    needs_movielens,
+    wait_for_status,
+)
 
 METRICS = {
     "coverage",
@@ -108,7 +114,7 @@ def test_stop_a_pending_version(server: LiveServer, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MOVIELENS.exists(), reason="shared MovieLens data not present")
+@needs_movielens
 def test_movielens_user_personalization_beats_popularity(personalize: Any, tmp_path: Path) -> None:
     ratings = tmp_path / "ratings.csv"
     convert_movielens_ratings(ratings)

@@ -15,8 +15,7 @@ from pertinent.recipes.registry import RECIPE_CLASSES
 from pertinent.training.evaluation import METRIC_NAMES
 from pertinent.training.matrix import EventSelection, InteractionData
 from pertinent.training.pipeline import load_trained_model, train_solution_version
-
-MOVIELENS = Path(__file__).resolve().parents[1].parent / "shared/datasets/ml-latest-small"
+from tests.conftest import MOVIELENS, needs_movielens
 
 
 def interactions_table(n_users: int = 80, per_user: int = 16, n_items: int = 40, seed: int = 0) -> pa.Table:
@@ -285,7 +284,7 @@ def movielens_interactions() -> pa.Table:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (MOVIELENS / "ratings.csv").exists(), reason="MovieLens sample not available")
+@needs_movielens
 def test_movielens_user_personalization_beats_popularity(tmp_path: Path) -> None:
     interactions = movielens_interactions()
     movies = pv.read_csv(MOVIELENS / "movies.csv")
