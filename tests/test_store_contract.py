@@ -147,3 +147,31 @@ def test_a_released_job_is_claimable_again_at_once(store: MetadataStore) -> None
     store.release(job.id)
     again = store.claim()
     assert again is not None and again.id == job.id and again.attempt == 2
+
+
+def test_a_store_opened_while_postgresql_is_down_waits_for_it() -> None:
+    """A process that starts during a PostgreSQL restart (a worker joining a cluster) must not exit."""
+    if not postgres_server.available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries are required in CI")
+        pytest.skip("PostgreSQL server binaries not installed")
+    server = postgres_server.PostgresServer()  # initialised, not started
+    try:
+        starter = threading.Timer(1.0, server.start)
+        starter.start()
+        store = MetadataStore(server.url)  # the first connection is refused; the store retries
+        starter.join()
+        store.insert("dataset-group", "arn:waited", {"name": "waited"})
+        assert store.get("arn:waited") == {"name": "waited"}
+        store.close()
+    finally:
+        server.stop()
+        server.remove()
+
+
+def test_a_sqlite_store_at_a_bad_path_fails_at_once(tmp_path: Path) -> None:
+    """SQLite errors at start are a wrong path or permissions, not an outage: no retrying for minutes."""
+    from sqlalchemy.exc import OperationalError
+
+    with pytest.raises(OperationalError):
+        MetadataStore(f"sqlite:///{tmp_path / 'no-such-folder' / 'meta.db'}")

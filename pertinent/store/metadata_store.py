@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from pertinent.caller import current_caller
 from pertinent.errors import ResourceAlreadyExistsException
 from pertinent.store.group_commit import GroupCommit
+from pertinent.store.retry import retrying
 from pertinent.store.schema import SUPERSEDED_INDEXES, events, jobs, metadata, resources, store_state
 
 Record = dict[str, Any]
@@ -129,8 +130,12 @@ class MetadataStore:
         self._reader_path = database if database and database != ":memory:" else ""
         self._readers = threading.local()
         self._open_readers: builtins.list[sqlite3.Connection] = []
-        _create_schema(self.engine)
-        self._upgrade()
+        if self.is_sqlite:  # a local file: an error here is a wrong path or permissions, not an outage
+            _create_schema(self.engine)
+            self._upgrade()
+        else:  # a process started while PostgreSQL restarts waits for it instead of exiting
+            retrying(lambda: _create_schema(self.engine), "create or upgrade the tables")
+            retrying(self._upgrade, "upgrade the tables")
         #: who holds a claimed job: host, process id and a random part (unique even when pids repeat)
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._event_commits: GroupCommit[_EventWork] = GroupCommit(self._commit_events)
