@@ -23,11 +23,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+from movielens import MOVIELENS  # $PERTINENT_TEST_DATA, as the tests resolve it
 
 from pertinent.datasets.avro_schema import parse_schema
 from pertinent.datasets.csv_import import import_csv
 
-MOVIELENS = Path(__file__).resolve().parents[1].parent / "shared/datasets/ml-latest-small"
 SCHEMA = parse_schema(
     """{"type": "record", "name": "Interactions", "namespace": "com.amazonaws.personalize.schema",
         "fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},

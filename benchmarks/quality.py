@@ -27,7 +27,6 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 import scipy.sparse as sp
+from movielens import MOVIELENS  # $PERTINENT_TEST_DATA, as the tests resolve it
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
@@ -47,7 +47,6 @@ from pertinent.training.evaluation import ndcg_at_k
 from pertinent.training.matrix import InteractionData
 from pertinent.training.splits import HoldoutSplit, holdout_split
 
-MOVIELENS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ml-latest-small"
 K = 25
 Scorer = Callable[[list[NDArray[np.int32]], list[NDArray[np.float32]]], NDArray[np.float32]]
 

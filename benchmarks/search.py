@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 import numpy as np
 from botocore.config import Config
+from movielens import MOVIELENS  # $PERTINENT_TEST_DATA, as the tests resolve it
 
 from pertinent.api.background import free_port, serve_in_background
 from pertinent.config import load_settings
@@ -40,8 +41,6 @@ from pertinent.search.compare import for_user, pipeline_body
 from pertinent.search.query_dsl import parse_search_body, raw_search
 
 ROOT = Path(__file__).resolve().parents[1]
-
-MOVIELENS = ROOT.parent / "shared" / "datasets" / "ml-latest-small"
 
 
 def generated(folder: Path, n_items: int, n_users: int) -> tuple[Path, Path]:

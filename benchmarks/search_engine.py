@@ -33,13 +33,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import tantivy
+from movielens import MOVIELENS  # $PERTINENT_TEST_DATA, as the tests resolve it
 
 from pertinent.search.index import IndexField, ItemIndex
 from pertinent.search.pipelines import apply_pipeline, parse_processor
 from pertinent.search.query_dsl import parse_search_body, raw_search, search
 from pertinent.search.rerank import rerank
 
-MOVIES = Path(__file__).resolve().parents[1].parent / "shared/datasets/ml-latest-small/movies.csv"
+MOVIES = MOVIELENS / "movies.csv"
 FIELDS = (
     IndexField("TITLE", "text"),
     IndexField("GENRES", "categorical"),

@@ -41,11 +41,11 @@ from typing import Any
 import boto3
 import numpy as np
 from botocore.config import Config
+from movielens import MOVIELENS  # $PERTINENT_TEST_DATA, as the tests resolve it
 
 from pertinent.api.background import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-MOVIELENS = ROOT.parent / "shared" / "datasets" / "ml-latest-small"
 SCHEMA = json.dumps(
     {
         "type": "record",
