@@ -42,6 +42,9 @@ def test_the_whole_workflow_from_the_console(empty_server: LiveServer, desk: Sho
     interactions, items = tmp_path / "interactions.csv", tmp_path / "items.csv"
     rows = write_interactions_csv(interactions)
     write_items_csv(items)
+    # headers as many exports spell them: the suggestion maps them and the upload renames them
+    lines = interactions.read_text().split("\n", 1)
+    interactions.write_text("userId,itemId,timestamp,eventType,EVENT_VALUE\n" + lines[1])
 
     desk.open(f"{url}/console/create", "create-group")
     page.fill(".wf-form input[name=name]", "wizard")
@@ -54,6 +57,10 @@ def test_the_whole_workflow_from_the_console(empty_server: LiveServer, desk: Sho
         page.set_input_files(f"{step} input[type=file]", str(path))
         page.wait_for_function(f"() => document.querySelector('{step} textarea').value.includes('ITEM_ID')")
         desk.shot(f"schema-suggested-{kind}")
+        if kind == "interactions":
+            notes = page.inner_text(f"{step} .wf-problems")
+            assert "'userId') is taken as USER_ID" in notes and "'itemId') is taken as ITEM_ID" in notes
+            assert "data-prep-formatting.html" in notes
         page.click(f"{step} button[type=submit]")
         page.wait_for_selector(f"{step} .wf-status.ok", timeout=LONG_MS)
         page.wait_for_selector(f"{step} a[href$='/datasets/{kind}']", timeout=LONG_MS)  # reloaded: it exists
@@ -173,6 +180,20 @@ def test_the_endpoints_refuse_bad_input_clearly(empty_server: LiveServer) -> Non
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request)
     assert refused.value.code == 400
+
+
+def test_header_aliases_map_as_personalize_reads_them() -> None:
+    result = suggest_schema("Interactions", "user_id,ItemId,Event_Type,timestamp\nu1,m1,watch,1700000000\n")
+    assert [f["name"] for f in result["fields"]] == ["USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP"]
+    # user_id, Event_Type and timestamp already match (the import ignores case); ItemId needs a rename
+    assert result["renames"] == {"ItemId": "ITEM_ID"}
+    assert len(result["problems"]) == 1 and "data-prep-formatting.html" in result["problems"][0]
+    movielens = suggest_schema("Interactions", "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n")
+    assert [f["name"] for f in movielens["fields"]] == ["USER_ID", "movieId", "rating", "TIMESTAMP"]
+    assert movielens["renames"] == {"userId": "USER_ID"}  # movieId is never mapped: no documented rule
+    assert any("If movieId holds the item ids, rename that column to ITEM_ID" in p for p in movielens["problems"])
+    both = suggest_schema("Users", "USER_ID,userId\nu1,u2\n")
+    assert both["renames"] == {} and [f["name"] for f in both["fields"]] == ["USER_ID", "userId"]
 
 
 def test_the_schema_is_suggested_from_header_and_values() -> None:

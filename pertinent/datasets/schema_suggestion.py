@@ -4,6 +4,15 @@ Reserved columns get their documented types (USER_ID, ITEM_ID, EVENT_TYPE: strin
 CREATION_TIMESTAMP: long; EVENT_VALUE: float); any other column's type is read from its values (int, long,
 float, boolean, else string), nullable when a sampled value is empty; a string column is categorical when
 its values repeat or hold ``|``-separated lists, textual when they are long prose.
+
+Header names: Personalize reads a column as a reserved field only when the header names it ("To use this
+column as an ITEM_ID field, rename the column to ITEM_ID",
+https://docs.aws.amazon.com/personalize/latest/dg/data-prep-formatting.html); pertinent's import matches names
+ignoring case (so ``user_id`` is USER_ID). A header that spells a reserved name another way (``userId``,
+``UserID``, ``item-id`` is not a valid name) is suggested as that field and listed in ``renames``: the
+console renames it in the uploaded copy's header, and a note says to rename it in the file for a path or
+s3:// import. A column that only looks like an id (``movieId`` when there is no ITEM_ID) is never mapped,
+since Personalize documents no such rule: a note suggests the rename instead.
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ REQUIRED = {
     "USERS": ("USER_ID",),
 }
 RECORD_NAMES = {"INTERACTIONS": "Interactions", "ITEMS": "Items", "USERS": "Users"}
+#: where the data format rules are documented (cited in the notes)
+FORMAT_DOC = "https://docs.aws.amazon.com/personalize/latest/dg/data-prep-formatting.html"
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 INT32 = 2**31
 
@@ -56,6 +67,19 @@ def _kind(values: list[str]) -> str:
         return "float"
     except ValueError:
         return "string"
+
+
+def _squash(name: str) -> str:
+    """``userId``, ``USER_ID``, ``User_Id`` → ``userid``: a name with case and underscores ignored."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+RESERVED_BY_SQUASH = {_squash(name): name for name in RESERVED}
+
+
+def _id_like(name: str) -> bool:
+    """``movieId``, ``product_id``, ``SKU_ID``: a column that may hold ids (never mapped, only noted)."""
+    return bool(re.search(r"(?:^|[a-z0-9_])(?:id|ID|Id)$", name)) and _squash(name) not in RESERVED_BY_SQUASH
 
 
 def suggest_schema(dataset_type: str, sample: str) -> dict[str, Any]:
@@ -81,10 +105,22 @@ def suggest_schema(dataset_type: str, sample: str) -> dict[str, Any]:
     if sample[:SAMPLE_BYTES] != sample and rows:
         rows.pop()  # the last sampled row may be cut off
     problems = []
+    renames: dict[str, str] = {}
     fields: list[dict[str, Any]] = []
+    taken = {name.strip().upper() for name in header}
     for n, name in enumerate(header):
         name = name.strip()
-        if not FIELD_NAME.match(name):
+        alias = RESERVED_BY_SQUASH.get(_squash(name))
+        if alias and alias != name.upper() and alias not in taken:
+            renames[name] = alias  # userId, UserID, user-id: the reserved field, spelled another way
+            problems.append(
+                f"Column {n + 1} ({name!r}) is taken as {alias}: Personalize only reads a column whose header "
+                f"is {alias} ({FORMAT_DOC}). The console renames it in the uploaded copy; rename it in the "
+                "file itself to import from a path or an s3:// URL."
+            )
+            taken.add(alias)
+            name = alias
+        elif not FIELD_NAME.match(name):
             problems.append(f"Column {n + 1} ({name!r}) is not a valid field name (letters, digits, _).")
             continue
         values = [row[n].strip() if n < len(row) else "" for row in rows]
@@ -104,7 +140,15 @@ def suggest_schema(dataset_type: str, sample: str) -> dict[str, Any]:
     names = {f["name"] for f in fields}
     for required in REQUIRED[kind]:
         if required not in names:
-            problems.append(f"A {RECORD_NAMES[kind]} dataset needs a {required} column; the file has none.")
+            article = "A" if kind == "USERS" else "An"
+            problem = f"{article} {RECORD_NAMES[kind]} dataset needs a {required} column; the file has none."
+            guesses = [f["name"] for f in fields if required in ("USER_ID", "ITEM_ID") and _id_like(f["name"])]
+            if guesses:
+                problem += (
+                    f" If {' or '.join(guesses)} holds the {required.split('_')[0].lower()} ids, rename that "
+                    f"column to {required} in the file and in the schema ({FORMAT_DOC})."
+                )
+            problems.append(problem)
     schema = {
         "type": "record",
         "name": RECORD_NAMES[kind],
@@ -117,4 +161,5 @@ def suggest_schema(dataset_type: str, sample: str) -> dict[str, Any]:
         "fields": fields,
         "rows_sampled": len(rows),
         "problems": problems,
+        "renames": renames,
     }

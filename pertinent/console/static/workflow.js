@@ -101,6 +101,19 @@
   });
 
   // -- datasets: suggested schema, upload or location, live import ------------------------------
+  function renameHeader(text, form) {
+    // the suggestion maps reserved names spelled another way (userId → USER_ID): the uploaded copy's
+    // header says them as Personalize reads them (headers are never quoted, as Personalize requires)
+    const renames = JSON.parse(form.dataset.renames || "{}");
+    if (!Object.keys(renames).length) return text;
+    const end = text.indexOf("\n");
+    const header = end < 0 ? text : text.slice(0, end);
+    const renamed = header.split(",").map((name) => {
+      const key = name.trim().replace(/^\uFEFF/, "");
+      return Object.prototype.hasOwnProperty.call(renames, key) ? renames[key] : name;
+    }).join(",");
+    return renamed + (end < 0 ? "" : text.slice(end));
+  }
   for (const form of document.querySelectorAll(".wf-dataset")) {
     const file = form.querySelector("input[type=file]");
     const schema = form.querySelector("textarea[name=schema]");
@@ -114,6 +127,7 @@
           const sample = await file.files[0].slice(0, 262144).text();
           const suggestion = await call("/console/api/schema-suggestion", { dataset_type: type, sample: sample });
           schema.value = suggestion.schema;
+          form.dataset.renames = JSON.stringify(suggestion.renames || {});
           problems.replaceChildren(...suggestion.problems.map((p) => {
             const li = document.createElement("li"); li.textContent = p; return li;
           }));
@@ -129,7 +143,7 @@
     let location = data.data_location;
     if (file && file.files.length) {
       view.say("Uploading " + file.files[0].name + " …");
-      location = (await call("/console/api/uploads", { text: await file.files[0].text() })).path;
+      location = (await call("/console/api/uploads", { text: renameHeader(await file.files[0].text(), form) })).path;
     }
     if (!location) throw Object.assign(new Error("Choose a CSV file or give a path or s3:// URL."), { code: "InvalidInputException" });
     let datasetArn = form.dataset.datasetArn;
