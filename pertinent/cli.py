@@ -72,6 +72,12 @@ def main() -> None:
     help="Bound to loopback: a Host name to accept besides localhost (a reverse proxy's; repeatable).",
 )
 @click.option(
+    "--metrics-token-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="With --credentials: GET /metrics also takes this file's token as a bearer token (Prometheus).",
+)
+@click.option(
     "--insecure-no-auth",
     is_flag=True,
     help="Allow a non-loopback --host without --credentials (anyone who can reach it can do anything).",
@@ -97,6 +103,7 @@ def serve(
     credentials: Path | None,
     allow_paths: tuple[Path, ...],
     allowed_hosts: tuple[str, ...],
+    metrics_token_file: Path | None,
     insecure_no_auth: bool,
 ) -> None:
     """Serve the Personalize API (control plane, runtime, events) on one port."""
@@ -121,6 +128,7 @@ def serve(
         storage=storage,
         training_engine=training_engine,
         spark_master=spark_master,
+        metrics_token_file=str(metrics_token_file) if metrics_token_file else None,
     )
     refusal = bind_refusal(settings, insecure_no_auth)
     if refusal:
@@ -131,6 +139,8 @@ def serve(
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     auth = f"SigV4 keys from {settings.credentials}" if settings.credentials else "no auth, account 000000000000"
+    if settings.credentials and settings.metrics_token_file:
+        auth += f"; /metrics also by the bearer token in {settings.metrics_token_file}"
     count = 1 if role == "worker" else settings.workers or processes.default_workers()
     click.echo(
         f"pertinent {__version__} serving on http://{settings.host}:{settings.port} "
@@ -204,6 +214,21 @@ def keys_create(account_id: str, credentials: Path | None) -> None:
     click.echo(f"aws_access_key_id = {key.access_key_id}")
     click.echo(f"aws_secret_access_key = {key.secret_access_key}")
     click.echo(f"account_id = {key.account_id}  (appended to {path})")
+
+
+@keys_group.command("metrics-token")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def keys_metrics_token(path: Path) -> None:
+    """Write a random bearer token to PATH (mode 600) for `serve --metrics-token-file PATH`."""
+    from pertinent.credentials import create_bearer_token
+
+    try:
+        create_bearer_token(path)
+    except FileExistsError:
+        raise click.ClickException(f"{path} exists; a token file is never overwritten") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+    click.echo(f"wrote a metrics token to {path}; give Prometheus the same file as credentials_file")
 
 
 @main.command("search")

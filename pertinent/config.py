@@ -71,6 +71,12 @@ class Settings:
         "Comma-separated Host names accepted besides localhost/loopback when bound to loopback (a reverse "
         "proxy's public name); other Host headers are refused (DNS rebinding).",
     )
+    metrics_token_file: str = _setting(
+        "",
+        "With credentials: a file holding a bearer token (32+ characters) that GET /metrics also accepts as "
+        "`Authorization: Bearer <token>` (Prometheus' authorization.credentials_file). Empty: /metrics needs a "
+        "SigV4 signature like every other path.",
+    )
 
     storage: str = _setting(
         "",

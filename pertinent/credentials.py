@@ -32,6 +32,34 @@ class AccessKey:
     account_id: str
 
 
+#: the shortest bearer token a metrics token file may hold (``pertinent keys metrics-token`` writes 43)
+MIN_TOKEN_LENGTH = 32
+TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
+
+
+def read_bearer_token(path: Path) -> str:
+    """The token in a metrics token file (one line, surrounding whitespace ignored, as Prometheus'
+    ``credentials_file`` reads it); CredentialsError when missing, short or not one token."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CredentialsError(f"metrics token file {path}: cannot be read ({type(exc).__name__})") from None
+    if len(token) < MIN_TOKEN_LENGTH or not TOKEN_CHARS.match(token):
+        raise CredentialsError(
+            f"metrics token file {path}: must hold one token of at least {MIN_TOKEN_LENGTH} letters, digits or "
+            "-._~+/= (create one with `pertinent keys metrics-token FILE`)"
+        )
+    return token
+
+
+def create_bearer_token(path: Path) -> None:
+    """Write a fresh random metrics token to ``path`` (readable by its owner only); refuses to overwrite."""
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+
+
 def parse_credentials(text: str, source: str = "credentials file") -> dict[str, AccessKey]:
     """The keys in ``text`` by access key id; CredentialsError on a bad header, line or duplicate."""
     reader = csv.reader(io.StringIO(text))

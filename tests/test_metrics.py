@@ -163,3 +163,73 @@ def test_the_demo_prints_what_the_server_does_while_it_serves(server: LiveServer
     server.client().list_solutions()  # after the demo stops printing
     assert "operation=AmazonPersonalize.ListDatasetGroups status=200" in out.getvalue()
     assert "ListSolutions" not in out.getvalue()
+
+
+def _get(url: str, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_prometheus_scrapes_a_signed_server_with_the_metrics_token(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pertinent.cli import main
+    from pertinent.credentials import create_key
+
+    keys, token_file = tmp_path / "keys.csv", tmp_path / "metrics-token"
+    key = create_key(keys, "111111111111")
+    made = CliRunner().invoke(main, ["keys", "metrics-token", str(token_file)])
+    assert made.exit_code == 0, made.output
+    assert token_file.stat().st_mode & 0o077 == 0  # the owner's only
+    again = CliRunner().invoke(main, ["keys", "metrics-token", str(token_file)])
+    assert again.exit_code != 0 and "never overwritten" in again.output
+    token = token_file.read_text().strip()
+    settings = load_settings(
+        data_dir=tmp_path / "data", worker_threads=0, credentials=str(keys), metrics_token_file=str(token_file)
+    )
+    live, stop = start_server(settings)
+    try:
+        import boto3
+
+        signed = boto3.client(
+            "personalize", endpoint_url=live.url, region_name="us-east-1",
+            aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
+        )  # fmt: skip
+        for _ in range(3):
+            signed.list_dataset_groups()
+        status, body = _get(f"{live.url}/metrics", {})
+        assert status == 403 and "MissingAuthenticationToken" in body  # the default stays closed
+        status, body = _get(f"{live.url}/metrics", {"Authorization": "Bearer " + "x" * len(token)})
+        assert status == 403 and "not this server's metrics token" in body
+        status, body = _get(f"{live.url}/metrics", {"Authorization": f"Bearer {token}"})
+        assert status == 200
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body)
+            for s in family.samples
+        }
+        assert value(samples, "pertinent_requests_total",
+                     operation="AmazonPersonalize.ListDatasetGroups", status="200") == 3  # fmt: skip
+        # the token opens /metrics only: anywhere else a bearer token is no signature
+        status, body = _get(f"{live.url}/healthz/ready", {})  # (an open path, for contrast)
+        assert status == 200
+        status, body = _get(f"{live.url}/console/api/status?arn=x", {"Authorization": f"Bearer {token}"})
+        assert status == 400 and "IncompleteSignatureException" in body
+    finally:
+        stop()
+
+
+def test_a_bad_metrics_token_file_stops_the_server_with_a_reason(tmp_path: Path) -> None:
+    from pertinent.api.app import create_app
+    from pertinent.credentials import CredentialsError, create_key
+
+    keys, short = tmp_path / "keys.csv", tmp_path / "short"
+    create_key(keys, "111111111111")
+    short.write_text("abc\n")
+    for path in (short, tmp_path / "missing"):
+        with pytest.raises(CredentialsError, match="metrics token file"):
+            create_app(load_settings(data_dir=tmp_path / "d", credentials=str(keys), metrics_token_file=str(path)))

@@ -31,7 +31,7 @@ from pertinent.api.surfaces import HANDLERS as SURFACE_HANDLERS
 from pertinent.config import Settings
 from pertinent.console import console_routes
 from pertinent.control import OPERATIONS, Context
-from pertinent.credentials import KeyRing
+from pertinent.credentials import KeyRing, read_bearer_token
 from pertinent.events.ingest import EventIngest
 from pertinent.search.service import SearchService
 from pertinent.serving.actions import ActionRecommender
@@ -58,6 +58,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     keys = KeyRing(Path(settings.credentials)) if settings.credentials else None  # before any side effect
+    metrics_token = read_bearer_token(Path(settings.metrics_token_file)) if settings.metrics_token_file else None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = MetadataStore(settings.db_url)
     ctx = Context(settings=settings, store=store)
@@ -128,7 +129,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestGuard, settings=settings, keys=keys)],
+        middleware=[Middleware(RequestGuard, settings=settings, keys=keys, metrics_token=metrics_token)],
         exception_handlers=dict(SURFACE_HANDLERS),
     )
     control_names = load_service_model("personalize").operation_names

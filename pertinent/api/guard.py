@@ -16,6 +16,7 @@ every store query and ARN to the caller's account. Console responses get CSP and
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -25,7 +26,7 @@ from starlette.responses import RedirectResponse, Response
 from pertinent import safe_json
 from pertinent.api import sigv4
 from pertinent.api.console_session import SessionKeys
-from pertinent.api.surfaces import CONSOLE, EVENT_PATHS, SEARCH, error_response, surface_of
+from pertinent.api.surfaces import CONSOLE, EVENT_PATHS, REST, SEARCH, error_response, surface_of
 from pertinent.caller import Caller, acting_as
 from pertinent.config import Settings
 from pertinent.credentials import KeyRing
@@ -39,6 +40,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: paths anyone may fetch, signed or not: the health check, the console's sign-in page and its static files
 OPEN_PATHS = ("/healthz", "/healthz/live", "/healthz/ready", "/console/sign-in")  # probes carry no keys
 OPEN_PREFIXES = ("/console/static/",)
+METRICS_PATH = "/metrics"
 #: beyond the limit, a body is read and thrown away up to this many bytes so the client sees the 413
 DRAIN_LIMIT = 256 * 1024 * 1024
 JSON_TYPES = ("application/json", "application/x-amz-json-1.0", "application/x-amz-json-1.1")
@@ -100,10 +102,14 @@ def _media_type(content_type: str | None) -> str:
 class RequestGuard:
     """The ASGI middleware; ``keys`` is None when the server runs without credentials."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, keys: KeyRing | None) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, keys: KeyRing | None, metrics_token: str | None = None
+    ) -> None:
         self.app = app
         self.settings = settings
         self.keys = keys
+        #: with credentials, ``GET /metrics`` also takes ``Authorization: Bearer <this>`` (Prometheus)
+        self.metrics_token = metrics_token.encode() if metrics_token else None
         self.sessions = SessionKeys(keys) if keys is not None else None
         self.loopback_bound = is_loopback_host(settings.host)
         self.extra_hosts = {h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()}
@@ -207,6 +213,10 @@ class RequestGuard:
             return self.local_caller
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return self.local_caller if path == "/healthz" else Caller("", "")
+        if path == METRICS_PATH and self.metrics_token is not None:
+            bearer = self._bearer(method, headers)
+            if bearer is not None:
+                return bearer
         raw_path = scope.get("raw_path") or path.encode()
         query = scope.get("query_string", b"").decode("latin-1")
         has_signature = any(k == "authorization" for k, _ in headers) or "X-Amz-" in query
@@ -218,6 +228,19 @@ class RequestGuard:
         except sigv4.AuthError as exc:
             # OpenSearch (Amazon OpenSearch Service) answers every authentication failure with 403
             return error_response(surface, exc.code, exc.message, 403 if surface == SEARCH else exc.status)
+
+    def _bearer(self, method: str, headers: list[tuple[str, str]]) -> Caller | Response | None:
+        """``GET /metrics`` with ``Authorization: Bearer …``: the metrics token, compared in constant time
+        (None: no bearer header, so the request must be signed)."""
+        assert self.metrics_token is not None
+        authorization = next((v for k, v in headers if k == "authorization"), "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        if method == "GET" and hmac.compare_digest(token.strip().encode(), self.metrics_token):
+            return Caller("", "")  # reads the server's figures only, as an operator's scraper
+        message = "The bearer token is not this server's metrics token."
+        return error_response(REST, "AccessDeniedException", message, 403)
 
     def _console_session(self, method: str, path: str, headers: list[tuple[str, str]]) -> Caller | Response:
         assert self.sessions is not None
