@@ -64,6 +64,7 @@ class Env:
     solution_arn: str
     version_arn: str
     tracking_id: str
+    ranking_campaign_arn: str
 
     @property
     def url(self) -> str:
@@ -104,6 +105,21 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         filterExpression="INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)",
     )["filterArn"]
     wait_for_status(lambda: client.describe_filter(filterArn=genre)["filter"])
+    ranking = client.create_solution(
+        name="rank", datasetGroupArn=group.arn, recipeArn="arn:aws:personalize:::recipe/aws-personalized-ranking"
+    )["solutionArn"]
+    wait_for_status(lambda: client.describe_solution(solutionArn=ranking)["solution"])
+    ranking_version = client.create_solution_version(solutionArn=ranking)["solutionVersionArn"]
+    ranked = wait_for_status(
+        lambda: client.describe_solution_version(solutionVersionArn=ranking_version)["solutionVersion"],
+        timeout=300,
+    )
+    assert ranked["status"] == "ACTIVE", ranked.get("failureReason")
+    # created first: the tester must still default to the campaign that answers a user id alone
+    ranking_campaign = client.create_campaign(name="a-rank-campaign", solutionVersionArn=ranking_version)[
+        "campaignArn"
+    ]
+    wait_for_status(lambda: client.describe_campaign(campaignArn=ranking_campaign)["campaign"])
     yield Env(
         live,
         group,
@@ -114,6 +130,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         solution,
         version,
         tracker["trackingId"],
+        ranking_campaign,
     )
     stop()
 
@@ -524,3 +541,43 @@ def test_try_it_defaults_to_the_data_event_type_and_takes_a_filter_and_context(e
     assert shown == [i["itemId"] for i in expected] and shown
     unfiltered = env.runtime.get_recommendations(campaignArn=env.campaign_arn, userId="u1", numResults=10)
     assert shown != [i["itemId"] for i in unfiltered["itemList"]]
+
+
+def test_filter_tester_with_a_ranking_campaign_answers_the_first_compare(env: Env, web: Shooter) -> None:
+    page = web.page
+    web.open(f"{env.url}/console/groups/movies/filters", "filters-ranking")
+    campaign = "#filter-form select[name=campaign]"
+    assert page.input_value(campaign) == "up-campaign"  # the default answers a user id alone
+    assert page.input_value("#input-list") == ""
+    page.select_option(campaign, "a-rank-campaign")
+    sample = [i.strip() for i in page.input_value("#input-list").split(",")]
+    assert len(sample) == 20 and page.is_visible("#ranking-hint")
+    page.select_option("#filter-form select[name=filter]", "genre")
+    page.fill("#filter-form input[name=user_id]", "u1")
+    page.fill("#filter-form input[name='v.genre.GENRE']", "Comedy")
+    page.click("#filter-form button[type=submit]")
+    page.wait_for_selector("#filter-summary")
+    web.shot("filters-ranking-result")
+    assert page.locator("#filter-tester .error-box").count() == 0
+    genre = "arn:aws:personalize:us-east-1:000000000000:filter/genre"
+    plain = env.runtime.get_personalized_ranking(
+        campaignArn=env.ranking_campaign_arn, userId="u1", inputList=sample
+    )["personalizedRanking"]
+    filtered = env.runtime.get_personalized_ranking(
+        campaignArn=env.ranking_campaign_arn, userId="u1", inputList=sample, filterArn=genre,
+        filterValues={"GENRE": '"Comedy"'},
+    )["personalizedRanking"]  # fmt: skip
+    assert shown_items(page, "#without-filter li[data-item-id]") == [i["itemId"] for i in plain]
+    assert shown_items(page, "#with-filter li[data-item-id]") == [i["itemId"] for i in filtered]
+    assert 0 < len(filtered) < len(plain)
+    page.select_option(campaign, "up-campaign")  # back: the sample is not sent to a campaign that needs none
+    assert page.input_value("#input-list") == "" and not page.is_visible("#ranking-hint")
+
+    # a shared URL naming the ranking campaign without items gets the sample server-side, not an error
+    web.open(
+        f"{env.url}/console/groups/movies/filters?campaign=a-rank-campaign&filter=genre&user_id=u1"
+        "&v.genre.GENRE=Drama",
+        "filters-ranking-url",
+    )
+    assert page.locator("#filter-tester .error-box").count() == 0
+    assert len(shown_items(page, "#without-filter li[data-item-id]")) == 20

@@ -51,15 +51,30 @@ def _filter_values(query: QueryParams, record: Record) -> dict[str, str]:
     return values
 
 
+#: how many catalog items the tester offers a ranking campaign to rank when none are typed
+RANKING_SAMPLE = 20
+
+
+def _ranking_sample(console: Console, campaign: Record) -> str:
+    """A few of a ranking campaign's catalog items ("m1, m2, …"), so a Compare with a user id alone works;
+    empty while the campaign cannot answer yet."""
+    if campaign.get("status") != ACTIVE:
+        return ""
+    try:
+        loaded = console.recommender.campaigns.get(campaign["campaign_arn"])
+    except PersonalizeError:
+        return ""
+    return ", ".join(str(i) for i in loaded.model.item_ids[:RANKING_SAMPLE].tolist())
+
+
 def _campaigns(console: Console, group_arn: str) -> list[Record]:
     """The group's campaigns, those that need no item list first: the tester's default must answer a user
-    id alone (a personalized-ranking campaign needs items to rank)."""
+    id alone. A personalized-ranking campaign carries a sample of its items to rank (``_sample``)."""
     found: list[Record] = []
     for solution in console.ctx.store.list("solution", group_arn):
         ranking = recipe_of(solution)["type"] == "PERSONALIZED_RANKING"
-        found += [
-            {**c, "_ranking": ranking} for c in console.ctx.store.list("campaign", solution["solution_arn"])
-        ]
+        for c in console.ctx.store.list("campaign", solution["solution_arn"]):
+            found.append({**c, "_ranking": ranking, "_sample": _ranking_sample(console, c) if ranking else ""})
     return sorted(found, key=lambda c: bool(c["_ranking"]))
 
 
@@ -92,6 +107,12 @@ def filters_page(console: Console, request: Request) -> Page:
         "input_list": text_param(query, "input_list", limit=20_000),
         "num_results": int_param(query, "num_results", 10, 1, 50),
     }
+    selected = next((c for c in campaigns if c["name"] == chosen["campaign"]), campaigns[0] if campaigns else None)
+    sampled = False
+    if selected is not None and selected["_ranking"] and selected["_sample"]:
+        if not chosen["input_list"]:
+            chosen["input_list"] = selected["_sample"]  # a ranking campaign needs items to rank
+        sampled = split_ids(chosen["input_list"]) == split_ids(selected["_sample"])
     result: dict[str, Any] | None = None
     error: PersonalizeError | None = None
     if chosen["campaign"] and chosen["filter"]:
@@ -108,6 +129,7 @@ def filters_page(console: Console, request: Request) -> Page:
         "value_field": value_field,
         "result": result,
         "error": error,
+        "sampled": sampled,
     }
     return Page(
         "filters.html",
