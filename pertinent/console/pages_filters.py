@@ -99,7 +99,7 @@ def filters_page(console: Console, request: Request) -> Page:
     filters = console.ctx.store.list("filter", group["dataset_group_arn"])
     campaigns = _campaigns(console, group["dataset_group_arn"])
     query = request.query_params
-    chosen = {
+    chosen: dict[str, Any] = {
         "campaign": text_param(query, "campaign"),
         "filter": text_param(query, "filter"),
         "user_id": text_param(query, "user_id"),
@@ -112,7 +112,7 @@ def filters_page(console: Console, request: Request) -> Page:
     if selected is not None and selected["_ranking"] and selected["_sample"]:
         if not chosen["input_list"]:
             chosen["input_list"] = selected["_sample"]  # a ranking campaign needs items to rank
-        sampled = split_ids(chosen["input_list"]) == split_ids(selected["_sample"])
+        sampled = split_ids(str(chosen["input_list"])) == split_ids(str(selected["_sample"]))
     result: dict[str, Any] | None = None
     error: PersonalizeError | None = None
     if chosen["campaign"] and chosen["filter"]:
