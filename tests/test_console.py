@@ -581,3 +581,56 @@ def test_filter_tester_with_a_ranking_campaign_answers_the_first_compare(env: En
     )
     assert page.locator("#filter-tester .error-box").count() == 0
     assert len(shown_items(page, "#without-filter li[data-item-id]")) == 20
+
+
+def test_try_it_leaves_seen_items_out_by_default_and_explains_each_item(env: Env, web: Shooter) -> None:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    unseen = env.personalize.create_filter(
+        name="unseen",
+        datasetGroupArn=env.group.arn,
+        filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("rating")',
+    )["filterArn"]
+    wait_for_status(lambda: env.personalize.describe_filter(filterArn=unseen)["filter"])
+    page = web.page
+    try:
+        web.open(f"{env.url}/console/campaigns/up-campaign", "try-it-unseen")
+        assert page.input_value("#try-form select[name=filter]") == "unseen"
+        assert "filter.html" in page.inner_html("#default-filter-hint")
+        user = "seen-tester"
+        before = ask_campaign(page, user)
+        direct = env.runtime.get_recommendations(
+            campaignArn=env.campaign_arn, userId=user, numResults=10, filterArn=unseen
+        )["itemList"]
+        assert before == [i["itemId"] for i in direct] and len(before) == 10
+        clicked = before[0]
+        page.click(f"#recommendations li[data-item-id='{clicked}'] button.send-event")
+        page.wait_for_function("() => document.querySelector('#try-status').textContent.startsWith('Sent')")
+        after = shown_items(page)
+        web.shot("try-it-unseen-after")
+        assert clicked not in after and len(after) == 10  # one click: the watched item leaves the next answer
+
+        target = after[0]
+        page.click(f"#recommendations li[data-item-id='{target}'] button.explain")
+        page.wait_for_selector(f"#recommendations li[data-item-id='{target}'] .why")
+        web.shot("try-it-why")
+        shown_related = page.eval_on_selector_all(
+            f"#recommendations li[data-item-id='{target}'] .why-item", "els => els.map(e => e.dataset.itemId)"
+        )
+        query = urllib.parse.urlencode({"campaignArn": env.campaign_arn, "userId": user, "itemId": target})
+        with urllib.request.urlopen(f"{env.url}/explain?{query}") as response:
+            native = json.loads(response.read())
+        assert shown_related == [r["itemId"] for r in native["relatedHistory"]][:5]
+        assert shown_related == [clicked]  # the user's only interaction is the one just sent
+        titles = page.inner_text(f"#recommendations li[data-item-id='{target}'] .why")
+        assert titles.startswith("Because the user interacted with: Movie")
+
+        page.select_option("#try-form select[name=filter]", "")  # "(none)": the raw answer
+        raw = ask_campaign(page, user)
+        assert "filter=&" in page.url or page.url.endswith("filter=")
+        unfiltered = env.runtime.get_recommendations(campaignArn=env.campaign_arn, userId=user, numResults=10)
+        assert raw == [i["itemId"] for i in unfiltered["itemList"]]
+    finally:
+        env.personalize.delete_filter(filterArn=unseen)

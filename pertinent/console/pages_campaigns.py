@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import math
+import re
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
@@ -21,13 +23,27 @@ from pertinent.console.base import Console, Crumb, JsonBody, Page, int_param, te
 from pertinent.console.items import recent_history
 from pertinent.console.pages_filters import quote_values
 from pertinent.console.pages_groups import group_crumbs, recipe_of
-from pertinent.console.tryit import Question, ask, pairs, send_event, split_ids
+from pertinent.console.tryit import Question, ask, labeler_for, pairs, send_event, split_ids
 from pertinent.control.insights import common_event_type
 from pertinent.errors import InvalidInputException
 from pertinent.resources.status import IN_FLIGHT
+from pertinent.serving.explain import explain
 
 DEFAULT_EVENT_TYPE = "click"
 SAMPLE_USERS = 8
+#: history items and features an explanation shows
+EXPLAIN_TOP = 5
+#: recipes GET /explain answers for
+EXPLAINABLE = ("USER_PERSONALIZATION", "PERSONALIZED_RANKING")
+UNSEEN = re.compile(r'^\s*EXCLUDE\s+ItemID\s+WHERE\s+Interactions\.EVENT_TYPE\s+IN\s*\(\s*"[^$]*\)\s*$', re.I)
+
+
+def unseen_filter(filters: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The group's filter that drops items the user already interacted with (fixed event types, no
+    placeholder), which try-it applies by default: Personalize itself may recommend items a user has
+    already interacted with, and documents filters as the way to leave them out
+    (https://docs.aws.amazon.com/personalize/latest/dg/filter.html)."""
+    return next((f for f in filters if UNSEEN.match(f.get("filter_expression", ""))), None)
 
 
 def campaign_page(console: Console, request: Request) -> Page:
@@ -39,6 +55,7 @@ def campaign_page(console: Console, request: Request) -> Page:
     trackers = store.list("event-tracker", campaign["dataset_group_arn"])
     group = arns.parse(campaign["dataset_group_arn"]).path
     recipe = recipe_of(version or solution)
+    filters = [f for f in store.list("filter", campaign["dataset_group_arn"]) if f.get("status") == "ACTIVE"]
     context = {
         "record": campaign,
         "version": version,
@@ -48,9 +65,9 @@ def campaign_page(console: Console, request: Request) -> Page:
         "event_type": solution.get("event_type")
         or common_event_type(console.ctx, campaign["dataset_group_arn"])
         or DEFAULT_EVENT_TYPE,
-        "filters": [
-            f for f in store.list("filter", campaign["dataset_group_arn"]) if f.get("status") == "ACTIVE"
-        ],
+        "filters": filters,
+        "default_filter": unseen_filter(filters) if recipe["type"] == "USER_PERSONALIZATION" else None,
+        "explainable": recipe["type"] in EXPLAINABLE,
         "watch": [campaign["campaign_arn"]] if campaign.get("status") in IN_FLIGHT else [],
     }
     return Page(
@@ -120,6 +137,32 @@ def events_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
     return {"sent": sent}
 
 
+def explain_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
+    """Why the campaign recommends ``item_id`` to ``user_id`` (the native ``GET /explain``), with titles."""
+    campaign = console.record("campaign", request.path_params["campaign"])
+    query = request.query_params
+    found = explain(
+        console.recommender,
+        campaign["campaign_arn"],
+        text_param(query, "user_id", required=True),
+        text_param(query, "item_id", required=True),
+        pairs(text_param(query, "context", limit=2000)) or None,
+        top=EXPLAIN_TOP,
+    )
+    labeler = labeler_for(console, console.recommender.campaigns.get(campaign["campaign_arn"]))
+    related = [
+        {**labeler.view(r["itemId"]).as_json(), "strength": r["strength"]} for r in found["relatedHistory"]
+    ]
+    return {
+        "item_id": found["itemId"],
+        "user_id": found["userId"],
+        "recipe": found["recipe"],
+        "related_history": related,
+        "features": found.get("features", [])[:EXPLAIN_TOP],
+        "score": found.get("score"),
+    }
+
+
 def users_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
     campaign = console.record("campaign", request.path_params["campaign"])
     loaded = console.recommender.campaigns.get(campaign["campaign_arn"])
@@ -137,4 +180,5 @@ def routes(console: Console) -> list[BaseRoute]:
         ),
         Route("/console/api/campaigns/{campaign}/events", console.api(events_api), methods=["POST"]),
         Route("/console/api/campaigns/{campaign}/users", console.api(users_api), methods=["GET"]),
+        Route("/console/api/campaigns/{campaign}/explain", console.api(explain_api), methods=["GET"]),
     ]

@@ -8,6 +8,7 @@
   if (!panel || !form) return;
   const api = panel.dataset.api;
   const canSend = panel.dataset.canSend === "yes";
+  const canExplain = panel.dataset.explain === "yes";
   const list = document.getElementById("recommendations");
   const history = document.getElementById("history");
   const historyTotal = document.getElementById("history-total");
@@ -33,7 +34,8 @@
     const data = new FormData(form);
     const query = new URLSearchParams();
     for (const [key, value] of data.entries()) {
-      if (String(value).trim() !== "") query.set(key, String(value).trim());
+      // the filter is kept even when "(none)": a shared link then opens without the default filter too
+      if (String(value).trim() !== "" || key === "filter") query.set(key, String(value).trim());
     }
     return query;
   }
@@ -96,6 +98,13 @@
       }
       if (item.promotion_name) side.appendChild(el("span", "badge", item.promotion_name));
       if (typeof item.score === "number") side.appendChild(el("span", "score", formatScore(item.score)));
+      if (canExplain) {
+        const why = el("button", "secondary explain", "Why?");
+        why.type = "button";
+        why.dataset.itemId = item.item_id;
+        why.title = "Why this item is recommended to the user (GET /explain)";
+        side.appendChild(why);
+      }
       if (canSend) {
         const button = el("button", "secondary send-event", "Send event");
         button.type = "button";
@@ -157,7 +166,53 @@
     }
   });
 
+  function renderWhy(li, data) {
+    const box = el("div", "why");
+    box.dataset.role = "why";
+    const related = data.related_history || [];
+    if (related.length) {
+      box.appendChild(el("span", "why-lead", "Because the user interacted with: "));
+      related.forEach((entry, i) => {
+        const ref = el("span", "why-item", entry.title || entry.item_id);
+        ref.dataset.itemId = entry.item_id;
+        ref.title = entry.item_id + " · strength " + formatScore(entry.strength);
+        box.appendChild(ref);
+        if (i < related.length - 1) box.appendChild(document.createTextNode(", "));
+      });
+    } else {
+      box.appendChild(el("span", "why-lead", "No item of the user's history relates to it: it comes from popularity or exploration."));
+    }
+    const features = data.features || [];
+    if (features.length) {
+      const list = el("ul", "why-features");
+      for (const f of features) {
+        const row = el("li", null, f.name + (f.value === null || f.value === undefined ? "" : " = " + f.value) +
+          " (" + (f.contribution >= 0 ? "+" : "") + f.contribution.toFixed(3) + ")");
+        row.dataset.feature = f.name;
+        list.appendChild(row);
+      }
+      box.appendChild(list);
+    }
+    const old = li.querySelector(".why");
+    if (old) old.remove();
+    li.appendChild(box);
+  }
+
   list.addEventListener("click", async (event) => {
+    const why = event.target.closest("button.explain");
+    if (why) {
+      const userId = (new FormData(form).get("user_id") || "").toString().trim();
+      const query = new URLSearchParams({ user_id: userId, item_id: why.dataset.itemId });
+      const context = (new FormData(form).get("context") || "").toString().trim();
+      if (context) query.set("context", context);
+      why.disabled = true;
+      try {
+        renderWhy(why.closest("li"), await call(api + "/explain?" + query.toString()));
+      } catch (err) {
+        say((err.code || "Error") + ": " + err.message, "error");
+      } finally { why.disabled = false; }
+      return;
+    }
     const button = event.target.closest("button.send-event");
     if (!button) return;
     const userId = (new FormData(form).get("user_id") || "").toString().trim();
