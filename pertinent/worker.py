@@ -4,7 +4,13 @@ Every job a thread claims carries this worker's name and a lease of ``settings.j
 heartbeat thread renews the leases of all running jobs every third of that. No worker touches a job whose
 lease is live; a job whose worker died is claimed again once its lease expired (``attempt`` counts the
 claims) and ends CREATE FAILED after ``settings.job_max_attempts`` claims. Database errors never kill a
-thread: claims back off and retry, and a job interrupted by one goes back to the queue.
+thread: claims back off and retry, and a job interrupted by one goes back to the queue without counting as
+an attempt (up to :data:`FREE_RELEASES` times in a row).
+
+A database outage longer than the lease stops every renewal, so after it a lease looks expired although its
+worker is alive. A worker therefore takes over expired leases only once it has reached the database
+without a failure for a whole lease period (a worker that just started waits as long): by then every live
+holder has renewed its lease (it beats every third of the period), and only a dead holder's job is free.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from pertinent.store import Job
 from pertinent.store.retry import LONGEST_PAUSE, is_transient, retrying
 
 log = logging.getLogger(__name__)
+
+#: database interruptions of one job in a row that give it back to the queue without counting an attempt
+FREE_RELEASES = 3
 
 
 @dataclass
@@ -44,10 +53,14 @@ class Worker:
         self._leases: dict[int, Lease] = {}
         self._leases_guard = threading.Lock()
         self.runner.lease_lost = self._lease_lost
+        #: since when (time.monotonic) this process has reached the database without a failure
+        self._db_ok_since = time.monotonic()
+        self._interruptions: dict[str, int] = {}  # job ARN → database interruptions in a row
 
     # -- life cycle ---------------------------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
+        self._db_ok_since = time.monotonic()
         for n in range(self.ctx.settings.worker_threads):
             self._spawn(self._loop, f"pertinent-worker-{n}")
         if self.ctx.settings.worker_threads:
@@ -130,6 +143,8 @@ class Worker:
             if not is_transient(exc):
                 raise
             # the database went away mid-job: give the job back so a worker retries it once it returns
+            self._database_failed()
+            interruptions = self._interruptions[job.arn] = self._interruptions.get(job.arn, 0) + 1
             log.warning(
                 "job %s for %s interrupted by a database error (%s); it will be retried",
                 job.kind,
@@ -137,9 +152,13 @@ class Worker:
                 exc,
             )
             retrying(
-                lambda: self.ctx.store.release(job.id), "release a job", settings.db_retry_seconds, self._stop
+                lambda: self.ctx.store.release(job.id, count_attempt=interruptions > FREE_RELEASES),
+                "release a job",
+                settings.db_retry_seconds,
+                self._stop,
             )
             return True
+        self._interruptions.pop(job.arn, None)
         if lease.lost.is_set():
             return True  # another worker holds it now; its outcome counts
         if not ran:  # it waits for a parent another job is creating: back to the end of the queue
@@ -188,6 +207,7 @@ class Worker:
             try:
                 kept = self.ctx.store.renew(list(held), lease_seconds)
             except Exception as exc:  # the next beat tries again; the lease outlasts a short outage
+                self._database_failed()
                 log.warning("could not renew job leases: %s", exc)
                 continue
             for job_id, lease in held.items():
@@ -197,14 +217,24 @@ class Worker:
                     )
                     lease.lost.set()
 
+    def _database_failed(self) -> None:
+        self._db_ok_since = time.monotonic()
+
+    def may_take_expired(self) -> bool:
+        """Whether this worker has reached the database for a whole lease period without a failure, so an
+        expired lease it sees is a dead worker's, not one whose renewals an outage stopped."""
+        return time.monotonic() - self._db_ok_since >= self.ctx.settings.job_lease_seconds
+
     def _loop(self) -> None:
         pause = self.ctx.settings.worker_poll_seconds
+        lease_seconds = self.ctx.settings.job_lease_seconds
         while not self._stop.is_set():
             self.runner.periodic(time.monotonic())
             try:
-                job = self.ctx.store.claim(lease_seconds=self.ctx.settings.job_lease_seconds)
+                job = self.ctx.store.claim(lease_seconds=lease_seconds, take_expired=self.may_take_expired())
                 pause = self.ctx.settings.worker_poll_seconds
             except Exception as exc:  # the database may be briefly locked or restarting: back off
+                self._database_failed()
                 log.warning("could not claim a job (%s); retrying in %.1f s", exc, pause)
                 job = None
                 self._stop.wait(pause)

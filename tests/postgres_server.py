@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +25,27 @@ def _binary(name: str) -> str | None:
     return None
 
 
+def server_port() -> int:
+    """A free port below the kernel's ephemeral range: no ``bind(0)`` elsewhere (another test's server)
+    can be handed it while the server is stopped for a restart, so it can always start on it again."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return free_port()
+    if low <= 12_000:
+        return free_port()
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(10_000, low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return free_port()
+
+
 def available() -> bool:
     return _binary("initdb") is not None and _binary("pg_ctl") is not None
 
@@ -35,7 +58,7 @@ class PostgresServer:
         assert initdb and pg_ctl, "PostgreSQL server binaries (initdb, pg_ctl) are not installed"
         self.pg_ctl = pg_ctl
         self.folder = Path(tempfile.mkdtemp(prefix="pertinent-pg-"))
-        self.data, self.port = self.folder / "data", free_port()
+        self.data, self.port = self.folder / "data", server_port()
         self.as_root = os.geteuid() == 0
         if self.as_root:
             shutil.chown(self.folder, "postgres", "postgres")
@@ -48,12 +71,22 @@ class PostgresServer:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(
-            self.pg_ctl, "-D", str(self.data), "-l", str(self.folder / "log"), "-w", "-o", options, "start"
+        self._run(  # -t: a loaded machine may need more than pg_ctl's default 60 s
+            self.pg_ctl,
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.folder / "log"),
+            "-w",
+            "-t",
+            "600",
+            "-o",
+            options,
+            "start",
         )
 
     def stop(self, mode: str = "immediate") -> None:
-        self._run(self.pg_ctl, "-D", str(self.data), "-m", mode, "stop")
+        self._run(self.pg_ctl, "-D", str(self.data), "-m", mode, "-t", "600", "stop")
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

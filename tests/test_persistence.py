@@ -12,8 +12,10 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from sqlalchemy import select
 
 from pertinent.config import load_settings
+from pertinent.store.schema import jobs
 from tests.conftest import (
     INTERACTIONS_SCHEMA,
     free_port,
@@ -57,7 +59,9 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
                 return process
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(f"pertinent serve exited with {process.returncode} before answering") from None
+                raise RuntimeError(
+                    f"pertinent serve exited with {process.returncode} before answering"
+                ) from None
             time.sleep(0.1)
 
 
@@ -129,7 +133,11 @@ def _claimed_import(tmp_path: Path, data_dir: Path) -> str:
 def test_the_job_of_a_dead_worker_is_retried_once_its_lease_expires(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     job = _claimed_import(tmp_path, data_dir)
-    live, stop = start_server(load_settings(data_dir=data_dir, worker_poll_seconds=0.05))
+    # a worker that just started waits one lease period before it takes an expired lease over
+    starting = time.time()
+    live, stop = start_server(
+        load_settings(data_dir=data_dir, worker_poll_seconds=0.05, job_lease_seconds=2.0)
+    )
     try:
         client = live.client()
         record = wait_for_status(
@@ -137,6 +145,9 @@ def test_the_job_of_a_dead_worker_is_retried_once_its_lease_expires(tmp_path: Pa
         )
         assert record["status"] == "ACTIVE", record
         assert "failureReason" not in record
+        with live.app.state.ctx.store.read() as conn:
+            taken_over = conn.execute(select(jobs.c.started).where(jobs.c.arn == job)).scalar_one()
+        assert taken_over >= starting + 2.0  # not before the new worker saw the database for a lease
         deadline = time.monotonic() + 60  # the worker marks the queue row done just after the status
         while live.app.state.ctx.store.running_jobs() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -148,7 +159,9 @@ def test_the_job_of_a_dead_worker_is_retried_once_its_lease_expires(tmp_path: Pa
 def test_a_job_whose_workers_keep_dying_ends_failed_after_the_maximum_attempts(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     job = _claimed_import(tmp_path, data_dir)
-    live, stop = start_server(load_settings(data_dir=data_dir, worker_poll_seconds=0.05, job_max_attempts=1))
+    live, stop = start_server(
+        load_settings(data_dir=data_dir, worker_poll_seconds=0.05, job_max_attempts=1, job_lease_seconds=1.0)
+    )
     try:
         client = live.client()
         record = wait_for_status(

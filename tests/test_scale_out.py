@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,7 +40,8 @@ from tests.conftest import (
 )
 
 BUCKET, INPUT_BUCKET = "pertinent-store", "pertinent-input"
-LEASE_SECONDS = 3
+#: short, so the test sees a takeover soon, but several heartbeats long for a starved process
+LEASE_SECONDS = 6
 
 #: seven server processes and two trainings: minutes, not seconds, on a loaded 2-core machine
 pytestmark = pytest.mark.timeout(1200)
@@ -78,6 +80,18 @@ def _poll(check: Callable[[], Any], what: str, timeout: float = 300.0) -> Any:
         time.sleep(0.1)
 
 
+def _listening(process: subprocess.Popen[bytes], port: int) -> bool:
+    """Wait until ``process`` accepts connections on ``port`` (False when it exited first)."""
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 def _children(pid: int) -> list[int]:
     """Process ids whose parent is ``pid`` (from /proc)."""
     found = []
@@ -113,8 +127,10 @@ class Cluster:
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
 
     def start(self, name: str, role: str) -> None:
+        self.roles[name] = role
         port = free_port()
         log = (self.tmp / f"{name}.log").open("wb")
         self.processes[name] = subprocess.Popen(
@@ -140,11 +156,14 @@ class Cluster:
 
     def wait_ready(self, *names: str) -> None:
         for name in names:
-            process = self.processes[name]
 
-            def ready(name: str = name, process: subprocess.Popen[bytes] = process) -> bool:
+            def ready(name: str = name) -> bool:
+                process = self.processes[name]
                 if process.poll() is not None:
                     log = (self.tmp / f"{name}.log").read_text(errors="replace")
+                    if "address already in use" in log.lower():  # another test took the free port first
+                        self.start(name, self.roles[name])
+                        return False
                     raise RuntimeError(f"{name} exited with {process.returncode}:\n{log[-3000:]}")
                 return _get(f"{self.urls[name]}/healthz/ready")[0] == 200
 
@@ -186,12 +205,15 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         pytest.skip("PostgreSQL server binaries not installed")
     pg = postgres_server.PostgresServer()
     pg.start()
-    s3_port = free_port()
-    s3 = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    for _ in range(5):  # another test may take the free port before moto binds it: then take another
+        s3_port = free_port()
+        s3 = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if _listening(s3, s3_port):
+            break
     endpoint = f"http://127.0.0.1:{s3_port}"
     env = {
         **os.environ,
@@ -331,7 +353,7 @@ def test_replicas_and_workers_share_only_the_database_and_the_object_store(clust
 
     # -- replica B serves what A created, from the object store ----------------------------------------
     campaign = client.create_campaign(name="for-you", solutionVersionArn=version)["campaignArn"]
-    wait_for_status(lambda: client.describe_campaign(campaignArn=campaign)["campaign"])
+    wait_for_status(lambda: client.describe_campaign(campaignArn=campaign)["campaign"], timeout=300)
     runtime_a, runtime_b = (
         cluster.client("api-a", "personalize-runtime"),
         cluster.client("api-b", "personalize-runtime"),

@@ -175,3 +175,29 @@ def test_a_sqlite_store_at_a_bad_path_fails_at_once(tmp_path: Path) -> None:
 
     with pytest.raises(OperationalError):
         MetadataStore(f"sqlite:///{tmp_path / 'no-such-folder' / 'meta.db'}")
+
+
+def test_a_claim_that_leaves_expired_leases_alone_takes_only_queued_jobs(store: MetadataStore) -> None:
+    """A worker that has not seen the database for a whole lease (just started, or the database was away)
+    cannot tell a dead holder from one whose renewals an outage stopped: it takes queued jobs only."""
+    store.enqueue("train", "arn:held")
+    held = store.claim(lease_seconds=60)
+    assert held is not None
+    assert store.renew([held.id], 0.0) == {held.id}  # its lease has just expired
+    store.enqueue("import", "arn:queued")
+    fresh = store.claim(take_expired=False)
+    assert fresh is not None and fresh.arn == "arn:queued"
+    assert store.claim(take_expired=False) is None  # the expired lease stays with its holder
+    taken = store.claim()
+    assert taken is not None and taken.arn == "arn:held" and taken.attempt == 2
+
+
+def test_a_job_released_after_a_database_error_does_not_count_an_attempt(store: MetadataStore) -> None:
+    store.enqueue("train", "arn:interrupted")
+    job = store.claim(lease_seconds=600)
+    assert job is not None and job.attempt == 1
+    store.release(job.id, count_attempt=False)
+    again = store.claim()
+    assert again is not None and again.id == job.id and again.attempt == 1
+    store.release(again.id)
+    assert (third := store.claim()) is not None and third.attempt == 2

@@ -364,7 +364,9 @@ class MetadataStore:
                 c.execute(insert(jobs).values(**values))
 
     @staticmethod
-    def _claimable(now: float) -> Any:
+    def _claimable(now: float, take_expired: bool = True) -> Any:
+        if not take_expired:
+            return jobs.c.state == "queued"
         expired = and_(jobs.c.state == "running", or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now))
         return or_(jobs.c.state == "queued", expired)
 
@@ -383,12 +385,18 @@ class MetadataStore:
         )
         return Job(row.id, row.kind, row.arn, "running", attempts, row.worker)
 
-    def claim(self, kinds: tuple[str, ...] | None = None, lease_seconds: float = 30.0) -> Job | None:
-        """Take the oldest queued job (of ``kinds``), or one whose lease expired, for this worker."""
+    def claim(
+        self, kinds: tuple[str, ...] | None = None, lease_seconds: float = 30.0, take_expired: bool = True
+    ) -> Job | None:
+        """Take the oldest queued job (of ``kinds``), or one whose lease expired, for this worker.
+
+        ``take_expired=False`` takes queued jobs only: a worker that has not seen the database for a whole
+        lease period (it just started, or the database was away) cannot tell a dead holder from one whose
+        renewals the outage stopped, so it leaves expired leases to their holders for that long."""
         now = time.time()
         with self.write() as conn:
             query = select(jobs.c.id, jobs.c.kind, jobs.c.arn, jobs.c.attempts, jobs.c.worker).where(
-                self._claimable(now)
+                self._claimable(now, take_expired)
             )
             if kinds is not None:
                 query = query.where(jobs.c.kind.in_(kinds))
@@ -434,13 +442,18 @@ class MetadataStore:
             )
             return bool(result.rowcount)
 
-    def release(self, job_id: int) -> None:
-        """Give this worker's job back to the queue at once (it ran into a passing database error)."""
+    def release(self, job_id: int, count_attempt: bool = True) -> None:
+        """Give this worker's job back to the queue at once (it ran into a passing database error).
+        ``count_attempt=False``: the claim it ends does not count towards the job's maximum of attempts
+        (the job did not fail, the database went away under it)."""
+        values: dict[str, Any] = {"lease_until": 0.0}
+        if not count_attempt:
+            values["attempts"] = jobs.c.attempts - 1
         with self.write() as conn:
             conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.worker == self.worker_name, jobs.c.state == "running")
-                .values(lease_until=0.0)
+                .values(**values)
             )
 
     def requeue(self, job_id: int) -> None:
