@@ -1,7 +1,7 @@
 """Training at scale: the iALS factor recipe trained with implicit (one process) and with Spark MLlib ALS.
 
-For each size and engine a fresh process generates the same topic-mix set (``benchmarks/quality.py``'s
-``synthetic``: power-law popularity, drifting user topics), splits it with Personalize's protocol, fits
+For each size and engine a fresh process generates the same topic-mix set (:func:`synthetic`: power-law
+popularity, drifting user topics), splits it with Personalize's protocol, fits
 ``aws-user-personalization`` with ``algorithm=ials`` — the in-process implicit solver, or
 :class:`pertinent.training.spark_als.SparkFactorSolver` on ``--spark-master`` — and scores NDCG@10 on the
 held-out users. The parent samples the whole process tree's resident memory (the JVM included) every
@@ -32,6 +32,76 @@ ROOT = Path(__file__).resolve().parents[1]
 MEAN_LENGTH = 40.0
 
 
+def synthetic(
+    n_users: int = 50_000,
+    n_items: int = 10_000,
+    n_topics: int = 100,
+    mean_length: float = 40.0,
+    seed: int = 0,
+) -> Any:
+    """Topic-structured implicit feedback with power-law popularity and drifting user interests.
+
+    Items fall into ``n_topics`` topics of power-law popularity; inside a topic, item popularity is Zipf.
+    A user's events draw a topic from a sparse Dirichlet mix (a few favourite topics, popular topics
+    likelier) that drifts halfway to a second mix over the user's history, then an item from the topic;
+    10 % of events follow global popularity instead. One interaction per (user, item) is kept.
+    """
+    import numpy as np
+
+    from pertinent.training.matrix import InteractionData
+
+    rng = np.random.default_rng(seed)
+    topic_of = rng.integers(0, n_topics, size=n_items)
+    topic_items = [np.flatnonzero(topic_of == t) for t in range(n_topics)]
+    topic_pop = 1.0 / np.arange(1, n_topics + 1) ** 0.7
+    topic_pop /= topic_pop.sum()
+    item_weight = np.zeros(n_items)
+    for items in topic_items:
+        item_weight[items] = rng.permutation(1.0 / np.arange(1, len(items) + 1))
+    topic_cdfs = [np.cumsum(item_weight[items]) for items in topic_items]
+    global_weight = np.array([topic_pop[topic_of[i]] for i in range(n_items)]) * item_weight
+    for items in topic_items:
+        if len(items):
+            global_weight[items] /= item_weight[items].sum()
+    global_cdf = np.cumsum(global_weight / global_weight.sum())
+
+    lengths = np.clip(rng.lognormal(np.log(mean_length) - 0.5, 1.0, size=n_users).astype(int), 3, 1000)
+    users_out: list[Any] = []
+    items_out: list[Any] = []
+    times_out: list[Any] = []
+    for user in range(n_users):
+        length = int(lengths[user])
+        early = rng.dirichlet(topic_pop + 1e-3)  # sparse: a few favourite topics, popular ones likelier
+        late = 0.5 * early + 0.5 * rng.dirichlet(topic_pop + 1e-3)
+        t = np.linspace(0.0, 1.0, length)
+        # topic of each event from the drifting mixture; 10 % of events follow global popularity
+        mix = (1 - t)[:, None] * early[None, :] + t[:, None] * late[None, :]
+        draws = rng.random(length)
+        topics = np.minimum((np.cumsum(mix, axis=1) < draws[:, None]).sum(axis=1), n_topics - 1)
+        picks = rng.random(length)
+        chosen = np.minimum(np.searchsorted(global_cdf, picks), n_items - 1).astype(np.int64)
+        from_topic = rng.random(length) >= 0.1
+        for topic in np.unique(topics[from_topic]).tolist():
+            rows = np.flatnonzero(from_topic & (topics == topic))
+            cdf = topic_cdfs[topic]
+            if len(cdf) == 0:
+                continue
+            pos = np.minimum(np.searchsorted(cdf, picks[rows] * cdf[-1]), len(cdf) - 1)
+            chosen[rows] = topic_items[topic][pos]
+        _, first = np.unique(chosen, return_index=True)
+        keep = np.sort(first)  # one interaction per (user, item): the first
+        users_out.append(np.full(len(keep), user, dtype=np.int64))
+        items_out.append(chosen[keep])
+        times_out.append(np.arange(len(keep), dtype=np.int64) + user * 10_000)
+    return InteractionData.from_indices(
+        np.concatenate(users_out),
+        np.concatenate(items_out),
+        timestamps=np.concatenate(times_out),
+        n_users=n_users,
+        n_items=n_items,
+    )
+
+
 def _shape(interactions: int) -> tuple[int, int]:
     """Users and items for a set of about ``interactions`` (40 per user, 1 item per 10 users)."""
     users = max(int(interactions / (MEAN_LENGTH * 0.97)), 100)  # ~3 % are duplicate picks, dropped
@@ -41,7 +111,6 @@ def _shape(interactions: int) -> tuple[int, int]:
 def run_one(engine: str, interactions: int, master: str, factors: int, iterations: int) -> dict[str, Any]:
     """In the child process: generate, split, fit, score; returns the figures."""
     sys.path.insert(0, str(ROOT))
-    from benchmarks.quality import synthetic
     from pertinent.recipes.registry import get_recipe_class
     from pertinent.training.evaluation import ranking_metrics, recommend_for_split
     from pertinent.training.splits import holdout_split
@@ -190,11 +259,7 @@ def main() -> None:
             )
     if set(engines) >= {"implicit", "spark"}:
         for size in sizes:
-            by = {
-                r["engine"]: r
-                for r in results
-                if r["interactions"] and abs(r["interactions"] - size) < size * 0.1
-            }
+            by = {r["engine"]: r for r in results if r["requested"] == size}
             if "implicit" in by and "spark" in by:
                 ratio = by["spark"]["ndcg_at_10"] / max(by["implicit"]["ndcg_at_10"], 1e-12)
                 print(
