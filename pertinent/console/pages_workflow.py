@@ -127,11 +127,17 @@ def suggest_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
     return suggest_schema(_text(body, "dataset_type"), _text(body, "sample"))
 
 
-def save_upload(console: Console, text: str) -> JsonBody:
-    """Keep an uploaded CSV under the data folder; returns its path to import."""
+#: what an upload may be: a CSV to import or delete users by, JSON Lines for a batch job
+UPLOAD_SUFFIXES = (".csv", ".json")
+
+
+def save_upload(console: Console, text: str, suffix: str = ".csv") -> JsonBody:
+    """Keep an uploaded file under the data folder; returns its path to import (or run a batch job on)."""
+    if suffix not in UPLOAD_SUFFIXES:
+        raise InvalidInputException(f"suffix must be one of {', '.join(UPLOAD_SUFFIXES)}, not {suffix!r}.")
     folder = console.ctx.uploads_dir().resolve()  # the caller's account's own folder
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}.csv"
+    path = folder / f"{uuid.uuid4().hex}{suffix}"
     path.write_text(text, encoding="utf-8")
     return {"path": str(path), "bytes": path.stat().st_size}
 
@@ -235,7 +241,8 @@ def upload_endpoint(console: Console) -> Any:
                 raise InvalidInputException("The body is not valid JSON.") from None
             if not isinstance(data, dict):
                 raise InvalidInputException("The body must be a JSON object.")
-            result = await run_in_threadpool(save_upload, console, _text(data, "text"))
+            suffix = data.get("suffix") or ".csv"
+            result = await run_in_threadpool(save_upload, console, _text(data, "text"), str(suffix))
             return JSONResponse(result, headers={"Cache-Control": "no-store"})
         except PersonalizeError as exc:
             return json_error(exc.code, exc.message, exc.http_status)

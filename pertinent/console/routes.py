@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pertinent.console import (
+    pages_batch,
     pages_campaigns,
     pages_events,
     pages_filters,
@@ -48,7 +49,7 @@ def console_routes(ctx: Context, recommender: Recommender, ingest: EventIngest,
 
     routes: list[BaseRoute] = [Route("/console", to_console, methods=["GET"])]
     for family in (pages_groups, pages_training, pages_campaigns, pages_filters, pages_events, pages_search,
-                   pages_impact, pages_insights, pages_workflow):
+                   pages_impact, pages_insights, pages_workflow, pages_batch):
         routes += family.routes(console)
     routes += status_api.routes(console)
     routes.append(Mount(urls.STATIC, StaticFiles(directory=STATIC_DIR), name="console-static"))

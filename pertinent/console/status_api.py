@@ -21,6 +21,7 @@ FIELDS = (
     "job_progress",
     "rows_read",
     "failure_reason",
+    "num_deleted",
     "last_updated_date_time",
 )
 
@@ -30,7 +31,9 @@ def status_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
     record = console.ctx.store.get(arn)
     if record is None:
         raise ResourceNotFoundException(f"Could not find a resource with ARN {arn}.")
-    answer: JsonBody = {"arn": arn, "in_flight": record.get("status") in IN_FLIGHT}
+    status = record.get("status")
+    # (a data deletion job has its own lifecycle: PENDING → IN_PROGRESS → COMPLETED | FAILED)
+    answer: JsonBody = {"arn": arn, "in_flight": status in IN_FLIGHT or status in ("PENDING", "IN_PROGRESS")}
     answer.update({k: record[k] for k in FIELDS if k in record})
     return answer
 

@@ -51,11 +51,11 @@ def format_hours(hours: float | int | None) -> str:
 
 def status_class(status: str | None) -> str:
     """A CSS modifier per lifecycle state: ok, busy, failed, stopped or unknown."""
-    if status == ACTIVE:
+    if status in (ACTIVE, "COMPLETED"):  # (COMPLETED, FAILED, PENDING, IN_PROGRESS: data deletion jobs)
         return "ok"
-    if status in IN_FLIGHT:
+    if status in IN_FLIGHT or status in ("PENDING", "IN_PROGRESS"):
         return "busy"
-    if status == CREATE_FAILED:
+    if status in (CREATE_FAILED, "FAILED"):
         return "failed"
     if status == CREATE_STOPPED:
         return "stopped"

@@ -12,6 +12,8 @@ from pertinent import arns
 from pertinent.errors import InvalidInputException
 
 ROOT = "/console/"
+#: the ARN kind of a batch or deletion job → its kind in the console's URL
+BATCH_KINDS = {"batch-inference-job": "inference", "batch-segment-job": "segment", "data-deletion-job": "deletion"}
 STATIC = "/console/static"
 
 
@@ -76,6 +78,8 @@ def for_arn(arn: str | None) -> str | None:
         return solution(parts[0])
     if parsed.kind == "campaign" and len(parts) == 1:
         return campaign(parts[0])
+    if parsed.kind in BATCH_KINDS and len(parts) == 1:
+        return f"{ROOT}batch-jobs/{BATCH_KINDS[parsed.kind]}/{_q(parts[0])}"
     return None
 
 

@@ -1,4 +1,4 @@
-/* Follows in-flight resources (training versions, import jobs, campaigns being created).
+/* Follows in-flight resources (training versions, import jobs, campaigns being created, batch jobs).
  * Every element with data-watch="ARN" is polled through /console/api/status; its status badge and
  * progress bar are updated in place, and the page reloads once a resource has finished, so that the
  * server renders the finished state (metrics, row counts, failure reasons). */
@@ -9,8 +9,8 @@
   if (!watched.length) return;
 
   function statusClass(status) {
-    if (status === "ACTIVE") return "ok";
-    if (status === "CREATE FAILED") return "failed";
+    if (status === "ACTIVE" || status === "COMPLETED") return "ok";
+    if (status === "CREATE FAILED" || status === "FAILED") return "failed";
     if (status === "CREATE STOPPED") return "stopped";
     return "busy";
   }
@@ -20,7 +20,7 @@
       badge.textContent = info.status;
       badge.className = "status status-" + statusClass(info.status);
     });
-    const progress = info.training_progress;
+    const progress = info.training_progress || info.job_progress;  // (batch jobs: fraction and lines)
     if (progress) {
       const pct = Math.round((progress.fraction || 0) * 100);
       el.querySelectorAll("[data-role=progress]").forEach((bar) => {
@@ -29,7 +29,8 @@
         if (fill) fill.style.width = pct + "%";
       });
       el.querySelectorAll("[data-role=progress-text]").forEach((text) => {
-        text.textContent = pct + "%" + (progress.message ? " · " + progress.message : "");
+        const detail = progress.message || (typeof progress.lines === "number" ? progress.lines.toLocaleString("en-US") + " lines" : "");
+        text.textContent = pct + "%" + (detail ? " · " + detail : "");
       });
     }
     if (typeof info.rows_read === "number") {

@@ -214,6 +214,24 @@
     setTimeout(() => window.location.reload(), 800);
   });
 
+  // -- batch inference, batch segment and data deletion jobs ---------------------------------------
+  handle(".wf-batch", async (form, view) => {
+    const data = values(form);
+    const kind = form.dataset.kind;
+    const file = form.querySelector("input[type=file]");
+    const field = kind === "deletion" ? "data_location" : "input_path";
+    if (file && file.files.length) {
+      view.say("Uploading " + file.files[0].name + " …");
+      const suffix = kind === "deletion" ? ".csv" : ".json";
+      data[field] = (await call("/console/api/uploads", { text: await file.files[0].text(), suffix: suffix })).path;
+    }
+    if (!data[field]) throw Object.assign(new Error("Choose a file or give a path or s3:// URL."), { code: "InvalidInputException" });
+    data.kind = kind;
+    view.say("Creating " + data.job_name + " …");
+    const made = await call("/console/api/groups/" + encodeURIComponent(form.dataset.group) + "/batch-jobs", data);
+    window.location.assign(made.page);  // the job's page follows it live
+  });
+
   const copy = document.getElementById("copy-snippet");
   if (copy) {
     copy.addEventListener("click", async () => {
