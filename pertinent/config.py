@@ -83,6 +83,11 @@ class Settings:
         "Where datasets, models and job outputs live: s3://bucket/prefix, or empty for data_dir (then "
         "data_dir is the storage; with s3:// it is only this process's cache).",
     )
+    cache_max_mb: int = _setting(
+        0,
+        "With s3:// storage: the most MiB this process's cache (data_dir/cache) may hold; past it the files "
+        "used least recently are evicted, never those being served. 0: no cap.",
+    )
     job_lease_seconds: float = _setting(
         30.0, "A claimed job's lease; its worker renews it every third of this, others retry it after."
     )

@@ -38,7 +38,10 @@ class Context:
             )
         if self.storage is None:
             self.storage = open_storage(
-                self.settings.storage, self.settings.data_dir, self.settings.s3_endpoint_url
+                self.settings.storage,
+                self.settings.data_dir,
+                self.settings.s3_endpoint_url,
+                self.settings.cache_max_mb * 2**20,
             )
 
     def now(self) -> float:
@@ -84,6 +87,10 @@ class Context:
         parsed = arns.parse(model_arn)
         path = parsed.path if parsed.kind == "solution" else f"{parsed.kind}/{parsed.path}"
         return f"{self._account_key(model_arn)}artifacts/{path}"
+
+    def search_key(self, dataset_group_arn: str, index_name: str) -> str:
+        """``[account prefix]search/{index}``: where the group's search-index snapshots are stored."""
+        return f"{self._account_key(dataset_group_arn)}search/{index_name}"
 
     def dataset_dir(self, dataset_arn: str) -> Path:
         """The dataset's local folder (``<data_dir>/datasets/{group}/{TYPE}`` with local storage)."""

@@ -2,15 +2,26 @@
 
 The index of a dataset group (named like the group) holds its Items dataset. Before each search a cheap
 version check compares the Items Parquet file and the newest PutItems event with what the index was built
-from: a new bulk import rebuilds it, PutItems rows since the last check are upserted. Search pipelines are
-stored in the metadata store, so every replica sees the same ones.
+from: a new bulk import builds a fresh index (beside the old one, which requests in flight keep), PutItems
+rows since the last check are upserted. Search pipelines are stored in the metadata store, so every
+replica sees the same ones.
+
+With object storage (``--storage s3://…``) each index is also kept there as a *snapshot*: the process
+that first builds the index of an Items version uploads it (``search/{index}/{snapshot}/``, with the
+event-log seq it holds PutItems rows up to) and removes older snapshots; every other replica downloads
+that snapshot into its own data folder instead of rebuilding, then upserts the PutItems rows logged after
+the snapshot's seq, so it answers like the replica that built it.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
+import logging
+import shutil
 import threading
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +31,7 @@ import pyarrow as pa
 from pertinent.control.context import Context
 from pertinent.errors import PersonalizeError
 from pertinent.search.errors import SearchPipelineProcessingError, SearchRequestError
-from pertinent.search.index import IndexField, ItemIndex
+from pertinent.search.index import IndexField, ItemIndex, ItemIndexError
 from pertinent.search.pipelines import (
     SearchPipeline,
     apply_pipeline,
@@ -31,7 +42,11 @@ from pertinent.search.query_dsl import search
 from pertinent.serving.group_data import DatasetInfo
 from pertinent.serving.recommend import Recommender
 
+log = logging.getLogger(__name__)
+
 PIPELINE_KIND = "search-pipeline"
+#: in a snapshot folder: the index's files under ``index/``, and this file with the seq it holds events to
+SNAPSHOT_FILE = "snapshot.json"
 SETTINGS_KIND = "search-index-settings"
 DEFAULT_PIPELINE_SETTING = "index.search.default_pipeline"
 
@@ -81,6 +96,9 @@ class SearchService:
         self._indexes: dict[str, ItemIndex] = {}  # by dataset group ARN (names repeat across accounts)
         self._states: dict[str, dict[str, Any]] = {}  # what each open index was built from
         self._lock = threading.Lock()
+        #: indexes this process built from the data, and those it restored from a stored snapshot
+        self.indexes_built = 0
+        self.snapshots_restored = 0
 
     # -- indexes ------------------------------------------------------------------------------------
     def _folder(self, group_arn: str, index_name: str) -> Path:
@@ -97,11 +115,11 @@ class SearchService:
             return self._current(index_name, group_arn, info)
 
     def _current(self, index_name: str, group_arn: str, info: DatasetInfo) -> ItemIndex:
-        """The index, rebuilt after a bulk import or a schema change, with PutItems rows upserted."""
+        """The index, fresh after a bulk import or a schema change, with PutItems rows upserted."""
         folder = self._folder(group_arn, index_name)
         state_file = folder / "pertinent-state.json"
         wanted = {
-            "bulk": info.bulk_path.stat().st_mtime_ns if info.bulk_path.exists() else 0,
+            "bulk": self._bulk_identity(info),
             "schema": info.arn + str([f.name for f in info.schema.fields]),
         }
         last_item = self.ctx.store.last_event_seq(group_arn, "item")
@@ -109,23 +127,93 @@ class SearchService:
         if state is None and state_file.exists():
             state = json.loads(state_file.read_text())
         index = self._indexes.get(group_arn)
-        if state is None or any(state.get(k) != v for k, v in wanted.items()):
-            folder.mkdir(parents=True, exist_ok=True)
-            index = ItemIndex.create(folder / "index", index_fields(info))
-            rows = self._bulk_rows(info) + self._logged_rows(group_arn, 0)
-            table = pa.Table.from_pylist(rows, schema=info.schema.arrow_schema()) if rows else None
-            index.replace_all(table if table is not None else info.schema.arrow_schema().empty_table())
-        else:
-            if index is None:
-                index = ItemIndex.open(folder / "index")
-            if state.get("items", 0) < last_item:
-                index.upsert(self._logged_rows(group_arn, int(state.get("items", 0))))
-        new_state = {**wanted, "items": last_item}
-        if new_state != state:
+        if (
+            state is None
+            or any(state.get(k) != v for k, v in wanted.items())
+            or not (folder / str(state.get("dir", "index"))).exists()
+        ):
+            previous = None if state is None else folder / str(state.get("dir", "index"))
+            index, items = self._fresh_index(folder, group_arn, index_name, info, wanted)
+            state = {**wanted, "items": items, "dir": index.path.name}
+            if previous is not None and previous != index.path:
+                shutil.rmtree(previous, ignore_errors=True)  # open readers keep their (mapped) files
+        elif index is None:
+            index = ItemIndex.open(folder / str(state.get("dir", "index")))
+        if int(state.get("items", 0)) < last_item:
+            index.upsert(self._logged_rows(group_arn, int(state.get("items", 0))))
+        new_state = {**state, "items": max(last_item, int(state.get("items", 0)))}
+        if new_state != self._states.get(group_arn):
             state_file.write_text(json.dumps(new_state))
         self._states[group_arn] = new_state
         self._indexes[group_arn] = index
         return index
+
+    def _bulk_identity(self, info: DatasetInfo) -> Any:
+        """What names the Items data an index was built from: with object storage the version in the
+        bulk file's name (the same in every replica), else the local file's time."""
+        if self.ctx.settings.storage:
+            return info.bulk_path.name
+        return info.bulk_path.stat().st_mtime_ns if info.bulk_path.exists() else 0
+
+    def _snapshot_key(self, group_arn: str, index_name: str, wanted: Mapping[str, Any]) -> str | None:
+        """The storage key of the snapshot of this index at ``wanted`` (None with the local data folder:
+        every process reads the one index there)."""
+        if not self.ctx.settings.storage:
+            return None
+        digest = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:20]
+        return f"{self._snapshots_prefix(group_arn, index_name)}/{digest}"
+
+    def _snapshots_prefix(self, group_arn: str, index_name: str) -> str:
+        return self.ctx.search_key(group_arn, index_name)
+
+    def _fresh_index(
+        self, folder: Path, group_arn: str, index_name: str, info: DatasetInfo, wanted: Mapping[str, Any]
+    ) -> tuple[ItemIndex, int]:
+        """A new index of the group's items in a new folder under ``folder``, and the event seq up to which
+        it holds PutItems rows: the stored snapshot when there is one, else built (and then stored)."""
+        target = folder / f"index-{uuid.uuid4().hex[:12]}"
+        key = self._snapshot_key(group_arn, index_name, wanted)
+        if key is not None:
+            restored = self._restore_snapshot(key, target)
+            if restored is not None:
+                self.snapshots_restored += 1
+                return restored
+        last_item = self.ctx.store.last_event_seq(group_arn, "item")  # before the rows: nothing is missed
+        index = ItemIndex.create(target, index_fields(info))
+        rows = self._bulk_rows(info) + self._logged_rows(group_arn, 0)
+        table = pa.Table.from_pylist(rows, schema=info.schema.arrow_schema()) if rows else None
+        index.replace_all(table if table is not None else info.schema.arrow_schema().empty_table())
+        self.indexes_built += 1
+        if key is not None:
+            self._store_snapshot(key, target, last_item, group_arn, index_name)
+        return index, last_item
+
+    def _restore_snapshot(self, key: str, target: Path) -> tuple[ItemIndex, int] | None:
+        try:
+            snapshot = self.ctx.storage.fetch_tree(key)
+            if snapshot is None:
+                return None
+            items = int(json.loads((snapshot / SNAPSHOT_FILE).read_text())["items"])
+            shutil.copytree(snapshot / "index", target)  # upserts change this copy, not the cached snapshot
+            return ItemIndex.open(target), items
+        except (OSError, ValueError, KeyError, TypeError, ItemIndexError) as exc:
+            log.warning("search snapshot %s unusable (%s); building the index instead", key, exc)
+            shutil.rmtree(target, ignore_errors=True)
+            return None
+
+    def _store_snapshot(self, key: str, built: Path, items: int, group_arn: str, index_name: str) -> None:
+        """Upload the index just built (no writer holds it) as the snapshot at ``key``; older ones go."""
+        staging = self.ctx.storage.path(key)
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(built, staging / "index", ignore=shutil.ignore_patterns(".tantivy-*.lock"))
+            (staging / SNAPSHOT_FILE).write_text(json.dumps({"items": items}))
+            self.ctx.storage.publish_tree(key)
+            self.ctx.storage.prune_trees(
+                self._snapshots_prefix(group_arn, index_name), keep={key.rsplit("/", 1)[1]}
+            )
+        except Exception as exc:  # a replica that cannot store a snapshot still serves its own index
+            log.warning("could not store search snapshot %s: %s", key, exc)
 
     @staticmethod
     def _bulk_rows(info: DatasetInfo) -> list[dict[str, Any]]:

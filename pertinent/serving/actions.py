@@ -69,7 +69,9 @@ class ActionRecommender:
             with self._lock:
                 model = self._models.get(version_arn)
                 if model is None:
-                    model = self._models[version_arn] = load_action_model(self.ctx.trained_artifact(version_arn))
+                    folder = self.ctx.trained_artifact(version_arn)
+                    model = self._models[version_arn] = load_action_model(folder)
+                    self.ctx.storage.hold(folder, model)
         return campaign, version, model
 
     def catalog(self, group: str, version_arn: str, model: ActionModel) -> tuple[ActionCatalog, ItemTable]:

@@ -76,6 +76,7 @@ class CampaignCache:
             if cached is None or cached[2] != stamp:
                 folder = self.ctx.trained_artifact(model_arn)
                 model = share(load_trained_model(folder), folder, self.ctx.settings.ann_min_items)
+                self.ctx.storage.hold(folder, model)  # the cache keeps what a loaded model maps
                 cached = (model, record, stamp)
                 self._models[model_arn] = cached
                 self.ctx.telemetry.models_loaded.set(len(self._models))

@@ -64,11 +64,11 @@ def group_datasets(ctx: Context, dataset_group_arn: str) -> dict[str, DatasetInf
         schema_record = ctx.store.get(dataset["schema_arn"])
         if schema_record is None:
             continue
-        found[normalize_dataset_type(dataset["dataset_type"])] = DatasetInfo(
-            dataset["dataset_arn"],
-            parse_schema(schema_record["schema"]),
-            ctx.bulk_file(dataset),
+        info = DatasetInfo(
+            dataset["dataset_arn"], parse_schema(schema_record["schema"]), ctx.bulk_file(dataset)
         )
+        ctx.storage.hold(info.bulk_path, info)  # the cache keeps the current version while it is served
+        found[normalize_dataset_type(dataset["dataset_type"])] = info
     return found
 
 

@@ -8,6 +8,14 @@ Two adapters behind one interface, chosen by ``settings.storage``:
   carry a version: ``bulk-<version>.parquet``), then read (memory-mapped) from the cache; a newer version
   evicts the older ones, and a deleted resource's files leave the cache too.
 
+The cache is bounded by ``max_bytes`` (``settings.cache_max_mb``; 0: no bound). Its entries are the files
+and the folders (a model artifact, a search-index snapshot) it downloaded or published; after each download
+the entries used least recently are removed until the cache fits, except the one just fetched and those
+*held*: :meth:`S3Storage.hold` ties an entry to the object serving from it (a loaded model, a dataset's
+current file), and the entry is evictable again once that object is gone. With several processes on one
+data folder each knows only its own holds (an entry it evicts that another maps stays readable there: the
+mapped file outlives its name).
+
 Keys are ``/``-separated relative paths such as ``datasets/{group}/{TYPE}/bulk.parquet`` or
 ``artifacts/{solution}/{id}`` (a folder, for the tree operations).
 """
@@ -16,9 +24,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import threading
+import time
 import uuid
+import weakref
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -27,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: written last into a downloaded folder: its absence means the download did not finish
 COMPLETE_MARKER = ".pertinent-complete"
+#: a versioned file's name (``versioned``: a 12-hex-digit version, or "none" before any import)
+VERSIONED_NAME = re.compile(r"^[^.].*-([0-9a-f]{12}|none)(\.[^.]+)?$")
 
 
 def versioned(key: str, version: str) -> str:
@@ -61,8 +74,14 @@ class Storage(Protocol):
     def delete_tree(self, prefix: str) -> None:
         """Remove everything under ``prefix``, stored and cached."""
 
+    def prune_trees(self, prefix: str, keep: set[str]) -> None:
+        """Remove the folders directly under ``prefix`` (stored and cached) but those named in ``keep``."""
+
     def check(self) -> None:
         """Raise unless the storage is reachable (readiness checks)."""
+
+    def hold(self, local: Path, owner: object) -> None:
+        """Keep the cached file or folder ``local`` while ``owner`` (what serves from it) is alive."""
 
 
 class LocalStorage:
@@ -94,9 +113,18 @@ class LocalStorage:
     def delete_tree(self, prefix: str) -> None:
         shutil.rmtree(self.root / prefix, ignore_errors=True)
 
+    def prune_trees(self, prefix: str, keep: set[str]) -> None:
+        folder = self.root / prefix
+        for child in folder.iterdir() if folder.is_dir() else ():
+            if child.is_dir() and child.name not in keep:
+                shutil.rmtree(child, ignore_errors=True)
+
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise OSError(f"the data folder {self.root} is not writable")
+
+    def hold(self, local: Path, owner: object) -> None:
+        return None  # the data folder is the storage: nothing is ever evicted
 
 
 def _missing(exc: Exception) -> bool:
@@ -107,7 +135,7 @@ def _missing(exc: Exception) -> bool:
 class S3Storage:
     """An S3-compatible bucket (``s3://bucket/prefix``) with ``cache`` as this process's local copy."""
 
-    def __init__(self, url: str, cache: Path, endpoint_url: str = "") -> None:
+    def __init__(self, url: str, cache: Path, endpoint_url: str = "", max_bytes: int = 0) -> None:
         import boto3
 
         parsed = urlparse(url)
@@ -123,6 +151,13 @@ class S3Storage:
         )
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.max_bytes = max_bytes
+        #: cache entries (a file, or a folder with COMPLETE_MARKER) → when last used (time.time())
+        self._used: dict[Path, float] = {}
+        self._holds: dict[Path, int] = {}
+        self._cache_guard = threading.Lock()
+        self.evicted = 0  # entries removed to keep the cache under max_bytes (for tests and /metrics)
+        self._adopt_existing()
 
     def _object(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -135,9 +170,91 @@ class S3Storage:
     def path(self, key: str, version: str = "") -> Path:
         return self.cache / versioned(key, version)
 
+    # -- the cache's bookkeeping ----------------------------------------------------------------------
+    def _adopt_existing(self) -> None:
+        """Count what an earlier run left in the cache: complete folders and versioned files."""
+        if not self.cache.is_dir():
+            return
+        for folder, subfolders, files in os.walk(self.cache):
+            here = Path(folder)
+            if COMPLETE_MARKER in files:
+                self._used[here] = (here / COMPLETE_MARKER).stat().st_mtime
+                subfolders[:] = []
+                continue
+            for name in files:
+                if VERSIONED_NAME.search(name):  # bulk-<version>.parquet: a finished download or import
+                    self._used[here / name] = (here / name).stat().st_mtime
+
+    def _touch(self, local: Path) -> None:
+        self._used[local] = time.time()
+
+    def hold(self, local: Path, owner: object) -> None:
+        local = Path(local)
+        with self._cache_guard:
+            self._holds[local] = self._holds.get(local, 0) + 1
+        weakref.finalize(owner, self._release, local)
+
+    def _release(self, local: Path) -> None:
+        with self._cache_guard:
+            left = self._holds.get(local, 0) - 1
+            if left > 0:
+                self._holds[local] = left
+            else:
+                self._holds.pop(local, None)
+
+    def held(self, local: Path) -> bool:
+        with self._cache_guard:
+            return Path(local) in self._holds
+
+    @staticmethod
+    def _size(local: Path) -> int:
+        try:
+            if local.is_dir():
+                return sum(f.stat().st_size for f in local.rglob("*") if f.is_file())
+            return local.stat().st_size
+        except OSError:  # removed meanwhile
+            return 0
+
+    def cache_bytes(self) -> int:
+        """What the cache's entries take on disk now."""
+        with self._cache_guard:
+            entries = list(self._used)
+        return sum(self._size(e) for e in entries)
+
+    def _fit(self, keep: Path) -> None:
+        """Evict the least recently used entries, never ``keep`` nor a held one, until the cache fits."""
+        if self.max_bytes <= 0:
+            return
+        with self._cache_guard:
+            entries = sorted(self._used.items(), key=lambda e: e[1])
+            holds = set(self._holds)
+        sizes = {path: self._size(path) for path, _ in entries}
+        total = sum(sizes.values())
+        for path, _ in entries:
+            if total <= self.max_bytes:
+                return
+            if path == keep or path in holds:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            with self._cache_guard:
+                self._used.pop(path, None)
+            total -= sizes[path]
+            self.evicted += 1
+            log.info("evicted %s from the cache (%d bytes)", path, sizes[path])
+        if total > self.max_bytes:
+            log.warning(
+                "the cache holds %d bytes, over its cap of %d, all in use (raise cache_max_mb)",
+                total,
+                self.max_bytes,
+            )
+
     def fetch(self, key: str, version: str = "") -> Path | None:
         local = self.path(key, version)
         if local.exists():
+            self._touch(local)
             return local
         with self._lock(str(local)):
             if local.exists():
@@ -152,21 +269,26 @@ class S3Storage:
                     return None
                 raise
             os.replace(partial, local)
+            self._touch(local)
         if version:
             self._evict_other_versions(key, version)
+        self._fit(keep=local)
         return local
 
     def _evict_other_versions(self, key: str, version: str) -> None:
         pure = PurePosixPath(key)
         keep = self.path(key, version)
         for old in (self.cache / str(pure.parent)).glob(f"{pure.stem}-*{pure.suffix}"):
-            if old != keep:
+            if old != keep and not old.name.startswith(".") and not self.held(old):
                 old.unlink(missing_ok=True)  # readers holding it open (mmap) keep their copy until closed
+                with self._cache_guard:
+                    self._used.pop(old, None)
 
     def publish(self, key: str, version: str = "") -> None:
-        self.client.upload_file(
-            str(self.path(key, version)), self.bucket, self._object(versioned(key, version))
-        )
+        local = self.path(key, version)
+        self.client.upload_file(str(local), self.bucket, self._object(versioned(key, version)))
+        self._touch(local)
+        self._fit(keep=local)
 
     def prune(self, key: str, keep: set[str]) -> None:
         pure = PurePosixPath(key)
@@ -186,9 +308,11 @@ class S3Storage:
     def fetch_tree(self, prefix: str) -> Path | None:
         local = self.cache / prefix
         if (local / COMPLETE_MARKER).exists():
+            self._touch(local)
             return local
         with self._lock(str(local)):
             if (local / COMPLETE_MARKER).exists():
+                self._touch(local)
                 return local
             start = self._object(prefix).rstrip("/") + "/"
             names = self._list(start)
@@ -201,6 +325,8 @@ class S3Storage:
                 self.client.download_file(self.bucket, name, str(partial))
                 os.replace(partial, target)
             (local / COMPLETE_MARKER).touch()
+            self._touch(local)
+        self._fit(keep=local)
         return local
 
     def publish_tree(self, prefix: str, skip: tuple[str, ...] = ()) -> None:
@@ -211,20 +337,42 @@ class S3Storage:
                 continue
             self.client.upload_file(str(file), self.bucket, self._object(f"{prefix}/{relative.as_posix()}"))
         (local / COMPLETE_MARKER).touch()  # this process's copy is complete too
+        self._touch(local)
+        self._fit(keep=local)
 
     def delete_tree(self, prefix: str) -> None:
         for name in self._list(self._object(prefix).rstrip("/") + "/"):
             self.client.delete_object(Bucket=self.bucket, Key=name)
         shutil.rmtree(self.cache / prefix, ignore_errors=True)
+        self._forget(self.cache / prefix)
+
+    def _forget(self, folder: Path) -> None:
+        with self._cache_guard:
+            for entry in [e for e in self._used if e == folder or folder in e.parents]:
+                self._used.pop(entry, None)
+
+    def prune_trees(self, prefix: str, keep: set[str]) -> None:
+        start = self._object(prefix).rstrip("/") + "/"
+        for name in self._list(start):
+            if name[len(start) :].split("/", 1)[0] not in keep:
+                self.client.delete_object(Bucket=self.bucket, Key=name)
+        folder = self.cache / prefix
+        for child in folder.iterdir() if folder.is_dir() else ():
+            if child.is_dir() and child.name not in keep:
+                shutil.rmtree(child, ignore_errors=True)
+                self._forget(child)
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
 
 
-def open_storage(url: str, data_dir: Path, endpoint_url: str = "") -> LocalStorage | S3Storage:
-    """The storage ``url`` names: empty → the data folder; ``s3://bucket/prefix`` → S3 with a cache."""
+def open_storage(
+    url: str, data_dir: Path, endpoint_url: str = "", cache_max_bytes: int = 0
+) -> LocalStorage | S3Storage:
+    """The storage ``url`` names: empty → the data folder; ``s3://bucket/prefix`` → S3 with a cache (of at
+    most ``cache_max_bytes``; 0: unbounded)."""
     if not url:
         return LocalStorage(data_dir)
     if url.startswith("s3://"):
-        return S3Storage(url, Path(data_dir) / "cache", endpoint_url)
+        return S3Storage(url, Path(data_dir) / "cache", endpoint_url, cache_max_bytes)
     raise ValueError(f"storage must be empty (the data folder) or s3://bucket/prefix, not {url!r}")
