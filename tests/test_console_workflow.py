@@ -90,15 +90,19 @@ def test_the_whole_workflow_from_the_console(empty_server: LiveServer, desk: Sho
     page.click(".wf-tracker button[type=submit]")
     page.wait_for_selector(".wf-tracker .wf-status.ok")
     tracking = page.inner_text("#tracker-snippet .wf-tracking-id")
-    page.fill(".wf-filter input[name=name]", "no-clicks")
-    page.fill(
-        ".wf-filter input[name=filter_expression]",
-        'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("rating")',
+    assert '"eventType": "rating"' in page.inner_text("#tracker-snippet")  # the data's event type
+    # the suggested filter: what the user already did, with the data's event type
+    assert page.input_value(".wf-filter input[name=name]") == "unseen"
+    assert page.input_value(".wf-filter input[name=filter_expression]") == (
+        'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("rating")'
     )
     page.click(".wf-filter button[type=submit]")
-    page.wait_for_selector("#step-filters code:text('no-clicks')", timeout=LONG_MS)
+    page.wait_for_selector("#existing-filters code:text('unseen')", timeout=LONG_MS)
     page.wait_for_load_state("load")
     desk.shot("tracker-and-filter")
+    assert page.input_value(".wf-filter input[name=name]") == ""  # suggested once
+    desk.open(f"{url}/console/campaigns/wizard-campaign", "try-it-unseen-default")
+    assert page.input_value("#try-form select[name=filter]") == "unseen"
 
     personalize = empty_server.client()
     group = personalize.describe_dataset_group(
@@ -120,7 +124,7 @@ def test_the_whole_workflow_from_the_console(empty_server: LiveServer, desk: Sho
     ]
     assert tracker["trackingId"] == tracking
     filters = personalize.list_filters(datasetGroupArn=group["datasetGroupArn"])["Filters"]
-    assert [f["name"] for f in filters] == ["no-clicks"]
+    assert [f["name"] for f in filters] == ["unseen"]
     assert rows == 1800
 
 

@@ -28,6 +28,7 @@ from pertinent import arns
 from pertinent.console.base import Console, Crumb, JsonBody, Page, json_error
 from pertinent.console.pages_groups import group_crumbs
 from pertinent.control import OPERATIONS
+from pertinent.control.insights import common_event_type
 from pertinent.datasets.avro_schema import normalize_dataset_type
 from pertinent.datasets.schema_suggestion import suggest_schema
 from pertinent.errors import InvalidInputException, PersonalizeError
@@ -103,6 +104,7 @@ def setup_page(console: Console, request: Request) -> Page:
         "use_cases": [r for r in ALL_RECIPES.values() if r.domain and r.domain == group.get("domain")],
         "recommenders": store.list("recommender", group_arn),
         "endpoint": f"{request.url.scheme}://{request.url.netloc}",
+        "event_type": common_event_type(console.ctx, group_arn) or "click",
     }  # fmt: skip
     return Page(
         "setup.html",
