@@ -52,6 +52,10 @@ def test_demo_walkthrough(tmp_path: Path) -> None:
     # the similar-items table has no empty score column; every cell is filled
     similar = text[text.index("Similar to") : text.index("ranked for user-1")]
     assert "score" not in similar
+    # the events visibly change the very next answer: the table marks what moved, a line says what changed
+    after = text[text.index("the very next request") : text.index("One request later")]
+    assert "change" in after and any(mark in after for mark in ("new", "▲", "▼")), after
+    assert re.search(r"One request later: \d+ new in the list .*, \d+ dropped out", flat), flat
     # the search matches with graded BM25 scores, and personalization moves hits
     search = text[text.index("Search “") :]
     bm25 = [float(m) for m in re.findall(r"│\s+[▲▼·]\d*\s+│\s+([\d.]+)\s+│", search)]

@@ -292,6 +292,16 @@ class Demo:
         self.table(
             f"After {user} watches {len(picks)} of those similar films (the very next request)",
             after["itemList"],
+            before=[e["itemId"] for e in answer["itemList"]],
+        )
+        before_ids = [e["itemId"] for e in answer["itemList"]]
+        after_ids = {e["itemId"] for e in after["itemList"]}
+        left = [i for i in before_ids if i not in after_ids]
+        moved_in = [e["itemId"] for e in after["itemList"] if e["itemId"] not in before_ids]
+        self.console.print(
+            f"One request later: {len(moved_in)} new in the list ({', '.join(moved_in) or 'none'}), "
+            f"{len(left)} dropped out ({', '.join(left) or 'none'}); the films just watched "
+            f"({', '.join(picks)}) are left out by the filter {GROUP}-unwatched."
         )
 
     def search(self, user: str, text: str) -> None:
@@ -331,8 +341,9 @@ class Demo:
             )
         self.console.print(table)
 
-    def table(self, title: str, items: list[dict[str, Any]]) -> None:
-        """Rank, item, title, genres and, when the recipe gives one, the score (similar-items gives none)."""
+    def table(self, title: str, items: list[dict[str, Any]], before: list[str] | None = None) -> None:
+        """Rank, item, title, genres and, when the recipe gives one, the score (similar-items gives none);
+        with ``before`` (the previous answer's item ids), how each item moved since."""
         scored = any(entry.get("score") is not None for entry in items)
         table = Table(title=title, title_justify="left")
         table.add_column("#", justify="right")
@@ -341,6 +352,8 @@ class Demo:
         table.add_column("genres")
         if scored:
             table.add_column("score", justify="right")
+        if before is not None:
+            table.add_column("change", justify="right")
         for n, entry in enumerate(items, 1):
             meta = entry.get("metadata", {})
             cells = [
@@ -349,8 +362,19 @@ class Demo:
                 meta.get("TITLE") or "–",
                 (meta.get("GENRES") or "–").replace("|", ", "),
             ]
-            table.add_row(*cells, *([score_text(entry.get("score"))] if scored else []))
+            extra = [score_text(entry.get("score"))] if scored else []
+            if before is not None:
+                extra.append(change_text(before, entry["itemId"], n))
+            table.add_row(*cells, *extra)
         self.console.print(table)
+
+
+def change_text(before: list[str], item_id: str, rank: int) -> str:
+    """``new``, ``▲2``, ``▼1`` or ``·``: where ``item_id`` (now at ``rank``) was in the previous answer."""
+    if item_id not in before:
+        return "new"
+    delta = before.index(item_id) + 1 - rank
+    return f"▲{delta}" if delta > 0 else (f"▼{-delta}" if delta < 0 else "·")
 
 
 def score_text(score: float | None) -> str:
