@@ -4,49 +4,17 @@ an S3-compatible store (moto's server); boto3 and plain HTTP drive them."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import urllib.request
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
-from moto.server import ThreadedMotoServer
 
-from pertinent.api.background import serve_in_background
-from pertinent.config import Settings, load_settings
-from tests.conftest import ITEMS_SCHEMA, LiveServer, free_port, wait_for_status, write_items_csv
+from tests.conftest import ITEMS_SCHEMA, wait_for_status, write_items_csv
+from tests.s3_replicas import BUCKET, replica_settings, s3_endpoint, start_replica
 
-BUCKET = "pertinent-store"
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
-
-
-def _replica(settings: Settings, role: str) -> tuple[LiveServer, Callable[[], None]]:
-    for attempt in range(3):  # a fresh port when another process took the chosen one in between
-        actual = dataclasses.replace(settings, host="127.0.0.1", port=free_port())
-        try:
-            background = serve_in_background(actual, role=role)
-        except RuntimeError:
-            if attempt == 2:
-                raise
-            continue
-        return LiveServer(background.url, actual, background.app), background.stop
-    raise AssertionError("unreachable")
+__all__ = ["s3_endpoint"]  # the fixture
 
 
 def _search(url: str, text: str) -> list[str]:
@@ -68,14 +36,8 @@ def _snapshots(s3: Any) -> set[str]:
 def test_a_replica_downloads_the_search_index_snapshot_and_keeps_it_current(
     s3_endpoint: str, tmp_path: Path
 ) -> None:
-    shared = {
-        "db": f"sqlite:///{tmp_path / 'shared.db'}",
-        "storage": f"s3://{BUCKET}/p",
-        "s3_endpoint_url": s3_endpoint,
-        "worker_poll_seconds": 0.05,
-    }
-    a, stop_a = _replica(load_settings(data_dir=tmp_path / "data-a", **shared), "all")
-    b, stop_b = _replica(load_settings(data_dir=tmp_path / "data-b", **shared), "api")
+    a, stop_a = start_replica(replica_settings(tmp_path, "a", s3_endpoint), "all")
+    b, stop_b = start_replica(replica_settings(tmp_path, "b", s3_endpoint), "api")
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     try:
         client = a.client()

@@ -137,7 +137,15 @@ def save_upload(console: Console, text: str, suffix: str = ".csv") -> JsonBody:
     """Keep an uploaded file under the data folder; returns its path to import (or run a batch job on)."""
     if suffix not in UPLOAD_SUFFIXES:
         raise InvalidInputException(f"suffix must be one of {', '.join(UPLOAD_SUFFIXES)}, not {suffix!r}.")
-    folder = console.ctx.uploads_dir().resolve()  # the caller's account's own folder
+    ctx = console.ctx
+    if ctx.settings.storage:  # share-nothing: in the object store, where every worker can read it
+        key = f"{ctx.uploads_key()}/{uuid.uuid4().hex}{suffix}"
+        stored = ctx.storage.path(key)
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_text(text, encoding="utf-8")
+        ctx.storage.publish(key)
+        return {"path": f"{ctx.storage.url.rstrip('/')}/{key}", "bytes": stored.stat().st_size}
+    folder = ctx.uploads_dir().resolve()  # the caller's account's own folder
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}{suffix}"
     path.write_text(text, encoding="utf-8")

@@ -117,15 +117,34 @@ class Context:
         self.store.update(dataset["dataset_arn"], {"bulk_version": version})
         self.storage.prune(key, keep={version})  # the erased rows must not survive in an older version
 
-    def erasure_marker(self, dataset_group_arn: str) -> Path:
-        """A file a data deletion job touches when it erased users: per-user caches key on its time."""
-        return self.settings.data_dir / "datasets" / arns.parse(dataset_group_arn).path / "erasures.stamp"
+    def record_erasure(self, dataset_group_arn: str) -> None:
+        """After a data deletion job erased users: count it on the dataset group's record, in the database,
+        so every process and replica drops its per-user caches and fetches the rewritten model data."""
+        self.store.update(
+            dataset_group_arn, lambda group: {**group, "erasures": int(group.get("erasures") or 0) + 1}
+        )
+
+    @staticmethod
+    def artifact_revision(dataset_group: dict[str, Any] | None) -> str:
+        """The revision of a group's trained artifacts: it moves when a data deletion job rewrote their
+        per-user data ("" before any erasure, as artifacts are first published)."""
+        erasures = int((dataset_group or {}).get("erasures") or 0)
+        return f"erasure-{erasures}" if erasures else ""
+
+    def uploads_key(self) -> str:
+        """With object storage: the key prefix of the current caller's console uploads."""
+        return f"{self._account_key(self.arn('dataset-group', 'uploads'))}uploads"
 
     def artifact_dir(self, model_arn: str) -> Path:
         """Where a training writes the model's artifact (``<data_dir>/artifacts/…`` locally)."""
         return self.storage.path(self.artifact_key(model_arn))
 
-    def trained_artifact(self, model_arn: str) -> Path:
-        """The local folder of a trained model's artifact, downloaded from the storage if needed."""
+    def trained_artifact(self, model_arn: str, revision: str = "") -> Path:
+        """The local folder of a trained model's artifact at ``revision`` (:meth:`artifact_revision`),
+        downloaded from the storage if this process has none or an older one."""
         key = self.artifact_key(model_arn)
-        return self.storage.fetch_tree(key) or self.storage.path(key)
+        return self.storage.fetch_tree(key, revision) or self.storage.path(key)
+
+    def republish_artifact_file(self, model_arn: str, name: str) -> None:
+        """Store ``name`` of a trained artifact again after it was rewritten in place (data deletion)."""
+        self.storage.publish(f"{self.artifact_key(model_arn)}/{name}")

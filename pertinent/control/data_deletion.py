@@ -11,7 +11,8 @@ The input is a CSV with one ``USER_ID`` column (``dataSource.dataLocation``: loc
   next training, as Personalize documents
   (https://docs.aws.amazon.com/personalize/latest/dg/delete-records.html);
 * per-user caches: serving processes key them on the files rewritten here and on the group's erasure
-  marker, so every process sees the erasure on its next request.
+  count (in the database), so every process and replica sees the erasure on its next request; with object
+  storage the rewritten model data is stored again and every replica fetches it.
 
 Lifecycle as the API documents it: ``PENDING`` → ``IN_PROGRESS`` → ``COMPLETED`` (with ``numDeleted``, the
 number of distinct users found and erased) or ``FAILED`` (with ``failureReason``).
@@ -183,18 +184,16 @@ def _erase_from_artifact(artifact_dir: Path, users: set[str]) -> set[str]:
     return {str(u) for u in user_ids[erased].tolist()}
 
 
-def _group_artifacts(ctx: Context, dataset_group_arn: str) -> list[tuple[Path, bool]]:
-    """(artifact folder, still training) of every trained model of the group: solution versions and
-    domain recommenders."""
-    found: list[tuple[Path, bool]] = []
+def _group_artifacts(ctx: Context, dataset_group_arn: str) -> list[tuple[str, bool]]:
+    """(model ARN, still training) of every trained model of the group: solution versions and domain
+    recommenders."""
+    found: list[tuple[str, bool]] = []
     for solution in ctx.store.list("solution", dataset_group_arn):
         for version in ctx.store.list("solution-version", solution["solution_arn"]):
-            found.append(
-                (ctx.artifact_dir(version["solution_version_arn"]), version.get("status") in IN_FLIGHT)
-            )
+            found.append((version["solution_version_arn"], version.get("status") in IN_FLIGHT))
     for recommender in ctx.store.list("recommender", dataset_group_arn):
         if recommender.get("model_arn"):
-            found.append((ctx.artifact_dir(recommender["model_arn"]), False))
+            found.append((recommender["model_arn"], False))
     return found
 
 
@@ -228,13 +227,18 @@ def run_data_deletion_job(runner: JobRunner, arn: str) -> None:
                     ctx.republish_bulk(dataset, bulk)  # object storage: a new version for every replica
         erased |= _logged_users(ctx, group, wanted)
         ctx.store.delete_user_events(group, users)
-        for artifact_dir, training in _group_artifacts(ctx, group):
-            erased |= _erase_from_artifact(artifact_dir, wanted)
+        revision = ctx.artifact_revision(ctx.store.get(group))
+        for model_arn, training in _group_artifacts(ctx, group):
+            artifact_dir = (
+                ctx.artifact_dir(model_arn) if training else ctx.trained_artifact(model_arn, revision)
+            )
+            found = _erase_from_artifact(artifact_dir, wanted)
+            if found and not training:
+                ctx.republish_artifact_file(model_arn, "data.npz")  # object storage: for every replica
+            erased |= found
             if not training:  # merged training inputs of finished versions hold the users' rows too
                 shutil.rmtree(artifact_dir / "inputs", ignore_errors=True)
-        marker = ctx.erasure_marker(group)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(f"{ctx.now()}\n")
+        ctx.record_erasure(group)  # in the database: every process drops its per-user caches
     set_status(ctx, arn, COMPLETED, num_deleted=len(erased))
 
 

@@ -82,7 +82,7 @@ def create_dataset_export_job(
     tags: list[Record] | None = None,
 ) -> Record:
     require_usable(ctx, "dataset", dataset_arn)
-    check_location(job_output["s3_data_destination"]["path"], LocationPolicy.of(ctx.settings))
+    check_location(job_output["s3_data_destination"]["path"], LocationPolicy.of(ctx.settings), writing=True)
     arn = ctx.arn(EXPORT, job_name)
     record = new_record(
         ctx,

@@ -7,6 +7,12 @@ Local paths follow a :class:`LocationPolicy` (docs/security.md): with credential
 (``realpath``: symlinks and ``..`` followed) inside an ``--allow-path`` root, checked when the job is
 created and again when each file is opened. Always: only regular files are read, a folder import is
 bounded in depth and file count, and an export creates its file exclusively — it never replaces a file.
+
+With object storage (``--storage s3://…``, share-nothing) a job runs on whichever worker claims it, so a
+local path would be read from, or an output written to, that worker's own disk: local paths are refused
+unless they are under an ``--allow-path`` root (a folder every worker mounts). The server's own storage
+prefix is refused as a location too (it holds every account's data and models), except the calling
+account's console uploads for reading.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
+from pertinent.caller import current_caller
 from pertinent.config import Settings
 from pertinent.errors import ImportFailure, InvalidInputException
 
@@ -37,15 +44,39 @@ class LocationPolicy:
     roots: tuple[Path, ...] = ()
     max_files: int = 1000
     max_depth: int = 8
+    #: the server's object storage (``s3://bucket/prefix``; empty: the data folder) and, inside it, the
+    #: prefix the caller may read (its console uploads)
+    storage: str = ""
+    readable: str = ""
 
     @classmethod
     def of(cls, settings: Settings, *extra_roots: Path) -> LocationPolicy:
-        """The server's policy; ``extra_roots`` are allowed too (the calling account's console uploads)."""
+        """The server's policy; ``extra_roots`` are allowed too (the calling account's console uploads;
+        with object storage those are in the store, so local ones are not added)."""
+        if settings.storage:
+            extra_roots = ()
         return cls(
-            confined=bool(settings.credentials),
+            confined=bool(settings.credentials) or bool(settings.storage),
             roots=tuple(Path(os.path.realpath(root)) for root in (*settings.allowed_roots, *extra_roots)),
             max_files=settings.max_import_files,
             max_depth=settings.max_import_depth,
+            storage=settings.storage.rstrip("/"),
+            readable=_uploads_url(settings) if settings.storage else "",
+        )
+
+    def check_s3(self, location: str, writing: bool = False) -> None:
+        """LocationRefused for an ``s3://`` location inside the server's own storage (but the caller's
+        uploads, for reading)."""
+        if not self.storage:
+            return
+        target = location.rstrip("/") + "/"
+        if not target.startswith(self.storage + "/"):
+            return
+        if not writing and self.readable and target.startswith(self.readable):
+            return
+        raise LocationRefused(
+            f"{_clip(location)!r} is inside this server's own storage ({self.storage}), which holds every "
+            "account's data and models; use another bucket or prefix."
         )
 
     def allows(self, real: Path) -> bool:
@@ -61,6 +92,12 @@ class LocationPolicy:
             raise LocationRefused(f"The path {shown!r} is not absolute; give a full path or an s3:// URL.")
         real = Path(os.path.realpath(path))
         if not self.allows(real):
+            if self.storage and not self.roots:
+                raise LocationRefused(
+                    f"This server keeps its data in object storage ({self.storage}) and any worker may run "
+                    f"the job, so local paths are refused ({shown!r}): use an s3:// location, or start "
+                    "every process with --allow-path DIR for a folder all of them mount."
+                )
             if not self.roots:
                 raise LocationRefused(
                     f"Local paths are disabled on this server ({shown!r}); use s3://, or start the server "
@@ -73,12 +110,22 @@ class LocationPolicy:
         return real
 
 
+def _uploads_url(settings: Settings) -> str:
+    """``s3://bucket/prefix/[accounts/{account}/{region}/]uploads/``: the calling account's console
+    uploads with object storage (the layout of ``Context.uploads_key``)."""
+    caller = current_caller()
+    account, region = (caller.account_id, caller.region) if caller else (settings.account_id, settings.region)
+    own = (account, region) == (settings.account_id, settings.region)
+    return f"{settings.storage.rstrip('/')}/{'' if own else f'accounts/{account}/{region}/'}uploads/"
+
+
 def _clip(text: str, width: int = 200) -> str:
     return text if len(text) <= width else text[:width] + "…"
 
 
-def check_location(location: str, policy: LocationPolicy) -> None:
-    """Reject a location we can never read or may not use, at request time (InvalidInputException)."""
+def check_location(location: str, policy: LocationPolicy, writing: bool = False) -> None:
+    """Reject a location we can never read (or, ``writing``, write) or may not use, at request time
+    (InvalidInputException)."""
     scheme = urlparse(location).scheme
     shown = _clip(location)
     if scheme in ("http", "https"):
@@ -90,6 +137,10 @@ def check_location(location: str, policy: LocationPolicy) -> None:
     if scheme == "s3":
         if not urlparse(location).netloc:
             raise InvalidInputException(f"dataLocation {shown!r} names no bucket.")
+        try:
+            policy.check_s3(location, writing=writing)
+        except LocationRefused as exc:
+            raise InvalidInputException(str(exc)) from None
         return
     try:
         policy.resolve(location)
@@ -116,6 +167,10 @@ def open_sources(
     A folder (or S3 prefix) contributes every file whose name ends in ``suffix`` (``""``: every file
     except hidden ones and batch outputs, ``*.out``)."""
     if urlparse(location).scheme == "s3":
+        try:
+            policy.check_s3(location)
+        except LocationRefused as exc:
+            raise ImportFailure(str(exc)) from None
         return _s3_sources(location, s3_endpoint_url, suffix)
     try:
         path = policy.resolve(location)
@@ -237,6 +292,10 @@ def write_output(
     an export never replaces or writes through an existing file or symlink: that is ImportFailure."""
     parsed = urlparse(location)
     if parsed.scheme == "s3":
+        try:
+            policy.check_s3(location, writing=True)
+        except LocationRefused as exc:
+            raise ImportFailure(str(exc)) from None
         key = parsed.path.lstrip("/")
         key = f"{key.rstrip('/')}/{name}" if key else name
         s3_client(s3_endpoint_url).put_object(Bucket=parsed.netloc, Key=key, Body=data)

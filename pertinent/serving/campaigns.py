@@ -47,17 +47,26 @@ class CampaignCache:
         self._models: dict[str, tuple[TrainedModel, dict[str, Any], int]] = {}
         self._lock = threading.Lock()
 
-    def _stamp(self, model_arn: str) -> int:
+    def _stamp(self, model_arn: str, revision: str) -> int:
         """The artifact's data file time: a data deletion job rewrites it (erased users' histories
-        go), and every process then reloads the model on its next request."""
+        go) and moves the group's artifact revision (in the database), so every process and replica
+        fetches the rewritten file and reloads the model on its next request."""
         try:
-            return (self.ctx.trained_artifact(model_arn) / "data.npz").stat().st_mtime_ns
+            return (self.ctx.trained_artifact(model_arn, revision) / "data.npz").stat().st_mtime_ns
         except FileNotFoundError:
             return 0
 
+    def _revision(self, model_arn: str, record: dict[str, Any] | None) -> str:
+        """The artifact revision of the model's dataset group (from memory until a resource changes)."""
+        if record is None:
+            record = self.reads.get(model_arn, "solution-version")
+        group = (record or {}).get("dataset_group_arn")
+        return self.ctx.artifact_revision(self.reads.get(group, "dataset-group") if group else None)
+
     def _cached(self, model_arn: str, record: dict[str, Any] | None) -> tuple[TrainedModel, dict[str, Any]]:
         """The model at ``model_arn`` (loaded once per process, again after its artifact changes)."""
-        stamp = self._stamp(model_arn)
+        revision = self._revision(model_arn, record)
+        stamp = self._stamp(model_arn, revision)
         cached = self._models.get(model_arn)
         if cached is not None and cached[2] == stamp:
             self.ctx.telemetry.model_cache.labels("hit").inc()
@@ -74,7 +83,7 @@ class CampaignCache:
         with self._lock:
             cached = self._models.get(model_arn)
             if cached is None or cached[2] != stamp:
-                folder = self.ctx.trained_artifact(model_arn)
+                folder = self.ctx.trained_artifact(model_arn, revision)
                 model = share(load_trained_model(folder), folder, self.ctx.settings.ann_min_items)
                 self.ctx.storage.hold(folder, model)  # the cache keeps what a loaded model maps
                 cached = (model, record, stamp)

@@ -218,6 +218,11 @@ class GroupDataCache:
             self.reads = CachedReads(self.ctx.store)
         self.directory = DatasetDirectory(self.ctx, self.reads)
 
+    def _erasures(self, group_arn: str) -> int:
+        """Data deletion jobs run on the group (counted in the database: every replica sees them)."""
+        assert self.reads is not None
+        return int((self.reads.get(group_arn, "dataset-group") or {}).get("erasures") or 0)
+
     def _last_seq(self, group_arn: str, kind: str) -> int:
         assert self.reads is not None
         return self.reads.last_event_seq(group_arn, kind)
@@ -249,7 +254,7 @@ class GroupDataCache:
 
     def user_interactions(self, group_arn: str) -> UserInteractions:
         info = self.directory.get(group_arn, refresh=False).get("INTERACTIONS")
-        key = (_mtime(info.bulk_path if info else None), _mtime(self.ctx.erasure_marker(group_arn)))
+        key = (_mtime(info.bulk_path if info else None), self._erasures(group_arn))
         return self._cached("interactions", group_arn, key, lambda: build_user_interactions(info))
 
     def users(self, group_arn: str) -> Mapping[str, dict[str, Any]]:
@@ -257,6 +262,6 @@ class GroupDataCache:
         key = (
             _mtime(info.bulk_path if info else None),
             self._last_seq(group_arn, "user"),
-            _mtime(self.ctx.erasure_marker(group_arn)),
+            self._erasures(group_arn),
         )
         return self._cached("users", group_arn, key, lambda: build_users(self.ctx, group_arn, info))

@@ -65,8 +65,9 @@ class Storage(Protocol):
     def prune(self, key: str, keep: set[str]) -> None:
         """Remove the stored versions of ``key`` other than ``keep``."""
 
-    def fetch_tree(self, prefix: str) -> Path | None:
-        """The local folder holding every file under ``prefix``; None when nothing is stored there."""
+    def fetch_tree(self, prefix: str, revision: str = "") -> Path | None:
+        """The local folder holding every file under ``prefix``; None when nothing is stored there. A cached
+        copy of another ``revision`` (the stored files were rewritten since) is downloaded again."""
 
     def publish_tree(self, prefix: str, skip: tuple[str, ...] = ()) -> None:
         """Store every file written under ``path(prefix)`` (but top-level entries named in ``skip``)."""
@@ -104,7 +105,7 @@ class LocalStorage:
     def prune(self, key: str, keep: set[str]) -> None:
         return None
 
-    def fetch_tree(self, prefix: str) -> Path | None:
+    def fetch_tree(self, prefix: str, revision: str = "") -> Path | None:
         return self.fetch(prefix)
 
     def publish_tree(self, prefix: str, skip: tuple[str, ...] = ()) -> None:
@@ -305,13 +306,21 @@ class S3Storage:
             names += [item["Key"] for item in page.get("Contents", [])]
         return names
 
-    def fetch_tree(self, prefix: str) -> Path | None:
+    @staticmethod
+    def _complete(local: Path, revision: str) -> bool:
+        """Whether ``local`` holds a finished download of ``revision`` (the marker's text)."""
+        try:
+            return (local / COMPLETE_MARKER).read_text() == revision
+        except OSError:
+            return False
+
+    def fetch_tree(self, prefix: str, revision: str = "") -> Path | None:
         local = self.cache / prefix
-        if (local / COMPLETE_MARKER).exists():
+        if self._complete(local, revision):
             self._touch(local)
             return local
         with self._lock(str(local)):
-            if (local / COMPLETE_MARKER).exists():
+            if self._complete(local, revision):
                 self._touch(local)
                 return local
             start = self._object(prefix).rstrip("/") + "/"
@@ -323,8 +332,8 @@ class S3Storage:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 partial = target.with_name(f".{target.name}.part")
                 self.client.download_file(self.bucket, name, str(partial))
-                os.replace(partial, target)
-            (local / COMPLETE_MARKER).touch()
+                os.replace(partial, target)  # a model mapping the older file keeps reading it
+            (local / COMPLETE_MARKER).write_text(revision)
             self._touch(local)
         self._fit(keep=local)
         return local
