@@ -7,6 +7,7 @@ artifacts/screenshots/."""
 from __future__ import annotations
 
 import json
+import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -90,7 +91,10 @@ def _wait_done(page: Any) -> str:
     return str(page.inner_text("#job-status [data-role=status]"))
 
 
-def test_batch_inference_segment_and_deletion_jobs_from_the_console(batch: Batch, desk: Shooter) -> None:
+def test_batch_inference_segment_and_deletion_jobs_from_the_console(
+    batch: Batch, desk: Shooter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pertinent")
     page, url = desk.page, batch.url
     users = batch.tmp / "users.json"
     users.write_text("".join(json.dumps({"userId": f"u{n}"}) + "\n" for n in range(1, 6)))
@@ -121,6 +125,9 @@ def test_batch_inference_segment_and_deletion_jobs_from_the_console(batch: Batch
     assert [line["input"]["userId"] for line in lines] == [f"u{n}" for n in range(1, 6)]
     assert all(len(line["output"]["recommendedItems"]) == 5 for line in lines)
     assert "console-recs" in page.inner_text("h1")
+    logged = [r.getMessage() for r in caplog.records if r.name == "pertinent.jobs" and "console-recs" in r.getMessage()]
+    for state in ("start", "progress", "end"):  # the server log follows the job too
+        assert any(line.startswith(f"job=batch-inference state={state} ") for line in logged), logged
 
     items = batch.tmp / "items.json"
     items.write_text('{"itemId": "m1"}\n{"itemId": "m2"}\n')

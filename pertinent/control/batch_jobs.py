@@ -249,6 +249,8 @@ def _run_files(ctx: Context, arn: str, job: Record, answer_file: FileRunner) -> 
             fraction = (index + (done / total if total else 1.0)) / len(sources)
             state = {"fraction": round(fraction, 4), "lines": before + done, "files": len(sources)}
             ctx.store.update(arn, {"job_progress": state})
+            kind = "batch-segment" if ":batch-segment-job/" in arn else "batch-inference"
+            ctx.telemetry.job_progress(kind, arn, fraction, f"{before + done} lines")
 
         stream = opener()
         try:
