@@ -14,16 +14,18 @@ import math
 import re
 import time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from pertinent import arns
+from pertinent.console import urls
 from pertinent.console.base import Console, Crumb, JsonBody, Page, int_param, text_param
 from pertinent.console.items import recent_history
 from pertinent.console.pages_filters import quote_values
 from pertinent.console.pages_groups import group_crumbs, recipe_of
-from pertinent.console.tryit import Question, ask, labeler_for, pairs, send_event, split_ids
+from pertinent.console.tryit import Question, ask, labeler_for, loaded_target, pairs, send_event, split_ids
 from pertinent.control.insights import common_event_type
 from pertinent.errors import InvalidInputException
 from pertinent.resources.status import IN_FLIGHT
@@ -69,6 +71,8 @@ def campaign_page(console: Console, request: Request) -> Page:
         "default_filter": unseen_filter(filters) if recipe["type"] == "USER_PERSONALIZATION" else None,
         "explainable": recipe["type"] in EXPLAINABLE,
         "watch": [campaign["campaign_arn"]] if campaign.get("status") in IN_FLIGHT else [],
+        "api": f"/console/api/campaigns/{quote(name, safe='')}",
+        "what": "campaign",
     }
     return Page(
         "campaign.html",
@@ -80,9 +84,20 @@ def campaign_page(console: Console, request: Request) -> Page:
     )
 
 
+def target(console: Console, request: Request) -> dict[str, Any]:
+    """What a try-it endpoint asks: the campaign (``{campaign}`` in the route) or the domain recommender
+    (``{recommender}``), as ``{name, campaign_arn, dataset_group_arn}`` (a recommender's ARN is asked
+    like a campaign's)."""
+    if "recommender" in request.path_params:
+        record = console.record("recommender", request.path_params["recommender"])
+        return {"name": record["name"], "campaign_arn": record["recommender_arn"],
+                "dataset_group_arn": record["dataset_group_arn"]}  # fmt: skip
+    return console.record("campaign", request.path_params["campaign"])
+
+
 def recommendations_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
     started = time.perf_counter()
-    campaign = console.record("campaign", request.path_params["campaign"])
+    campaign = target(console, request)
     query = request.query_params
     user_id = text_param(query, "user_id")
     filter_name = text_param(query, "filter")
@@ -115,7 +130,7 @@ def recommendations_api(console: Console, request: Request, body: JsonBody) -> J
 
 
 def events_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
-    campaign = console.record("campaign", request.path_params["campaign"])
+    campaign = target(console, request)
     raw_value = body.get("event_value")
     value: float | None = None
     if raw_value not in (None, ""):
@@ -164,14 +179,54 @@ def explain_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
 
 
 def users_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
-    campaign = console.record("campaign", request.path_params["campaign"])
-    loaded = console.recommender.campaigns.get(campaign["campaign_arn"])
+    campaign = target(console, request)
+    loaded = loaded_target(console, campaign["campaign_arn"])
     users = list(dict.fromkeys(loaded.model.user_ids[:SAMPLE_USERS].tolist()))
     return {"users": [str(u) for u in users]}
 
 
+def recommender_page(console: Console, request: Request) -> Page:
+    """A domain recommender: status, use case, training progress while in flight, and the try-it panel."""
+    name = request.path_params["recommender"]
+    record = console.record("recommender", name)
+    store = console.ctx.store
+    group = arns.parse(record["dataset_group_arn"]).path
+    trackers = store.list("event-tracker", record["dataset_group_arn"])
+    use_case = urls.name_of(record.get("recipe_arn"))
+    kind = ""
+    if record.get("status") == "ACTIVE":
+        kind = loaded_target(console, record["recommender_arn"]).recipe_type
+    filters = [f for f in store.list("filter", record["dataset_group_arn"]) if f.get("status") == "ACTIVE"]
+    context = {
+        "record": record,
+        "use_case": use_case,
+        "recipe": {"name": use_case, "type": kind},
+        "tracker": trackers[0] if trackers else None,
+        "event_type": common_event_type(console.ctx, record["dataset_group_arn"]) or DEFAULT_EVENT_TYPE,
+        "filters": filters,
+        "default_filter": unseen_filter(filters) if kind == "USER_PERSONALIZATION" else None,
+        "explainable": False,  # GET /explain answers for campaigns
+        "running": record.get("status") in IN_FLIGHT,
+        "api": f"/console/api/recommenders/{quote(name, safe='')}",
+        "what": "recommender",
+    }
+    return Page(
+        "recommender.html",
+        f"Recommender {name}",
+        context,
+        group_crumbs(group, Crumb(f"Recommender {name}")),
+        group=group,
+        section="overview",
+    )
+
+
 def routes(console: Console) -> list[BaseRoute]:
     return [
+        Route("/console/recommenders/{recommender}", console.page(recommender_page), methods=["GET"]),
+        Route("/console/api/recommenders/{recommender}/recommendations", console.api(recommendations_api),
+              methods=["GET"]),
+        Route("/console/api/recommenders/{recommender}/events", console.api(events_api), methods=["POST"]),
+        Route("/console/api/recommenders/{recommender}/users", console.api(users_api), methods=["GET"]),
         Route("/console/campaigns/{campaign}", console.page(campaign_page), methods=["GET"]),
         Route(
             "/console/api/campaigns/{campaign}/recommendations",

@@ -63,6 +63,7 @@ def group_overview(console: Console, group_arn: str) -> dict[str, Any]:
         "campaigns": campaigns,
         "filters": store.list("filter", group_arn),
         "tracker": trackers[0] if trackers else None,
+        "recommenders": store.list("recommender", group_arn),
     }
 
 

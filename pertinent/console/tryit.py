@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pertinent import arns
 from pertinent.console.base import Console
 from pertinent.console.items import ItemLabeler
 from pertinent.control.common import Record
@@ -72,10 +73,18 @@ def labeler_for(console: Console, loaded: LoadedCampaign) -> ItemLabeler:
     return ItemLabeler(catalog, items.schema if items else None)
 
 
+def loaded_target(console: Console, arn: str) -> LoadedCampaign:
+    """The served model of a campaign or a domain recommender (by its ARN)."""
+    if arns.parse(arn).kind == "recommender":
+        return console.recommender.campaigns.get_recommender(arn)
+    return console.recommender.campaigns.get(arn)
+
+
 def ask(console: Console, campaign_arn: str, question: Question) -> Answer:
-    """Ask the campaign exactly as the runtime API would, and label each item of the answer."""
+    """Ask the campaign (or recommender) exactly as the runtime API would, and label each item."""
     recommender = console.recommender
-    loaded = recommender.campaigns.get(campaign_arn)
+    loaded = loaded_target(console, campaign_arn)
+    is_recommender = arns.parse(campaign_arn).kind == "recommender"
     if loaded.recipe_type == "PERSONALIZED_RANKING":
         if not question.user_id or not question.input_list:
             raise InvalidInputException(
@@ -92,7 +101,8 @@ def ask(console: Console, campaign_arn: str, question: Question) -> Answer:
         entries = raw["personalized_ranking"]
     else:
         raw = recommender.get_recommendations(
-            campaign_arn=campaign_arn,
+            campaign_arn=None if is_recommender else campaign_arn,
+            recommender_arn=campaign_arn if is_recommender else None,
             user_id=question.user_id or None,
             item_id=question.item_id or None,
             num_results=question.num_results,

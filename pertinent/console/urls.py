@@ -78,6 +78,8 @@ def for_arn(arn: str | None) -> str | None:
         return solution(parts[0])
     if parsed.kind == "campaign" and len(parts) == 1:
         return campaign(parts[0])
+    if parsed.kind == "recommender" and len(parts) == 1:
+        return f"{ROOT}recommenders/{_q(parts[0])}"
     if parsed.kind in BATCH_KINDS and len(parts) == 1:
         return f"{ROOT}batch-jobs/{BATCH_KINDS[parsed.kind]}/{_q(parts[0])}"
     return None
