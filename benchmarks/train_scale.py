@@ -103,8 +103,10 @@ def synthetic(
 
 
 def _shape(interactions: int) -> tuple[int, int]:
-    """Users and items for a set of about ``interactions`` (40 per user, 1 item per 10 users)."""
-    users = max(int(interactions / (MEAN_LENGTH * 0.97)), 100)  # ~3 % are duplicate picks, dropped
+    """Users and items for a set of about ``interactions`` (1 item per 10 users). A user draws ~40 events
+    but keeps ~29 distinct interactions (measured: 737,666 of 1M and 1,503,361 of 2M asked for with 40 per
+    user; the lognormal lengths are truncated and repeated picks of one item dropped)."""
+    users = max(int(interactions / (MEAN_LENGTH * 0.74)), 100)
     return users, max(users // 10, 500)
 
 

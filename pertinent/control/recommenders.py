@@ -341,6 +341,7 @@ def run_training(runner: JobRunner, arn: str, retrain: bool) -> None:
     for older in artifact_dir.parent.iterdir():  # the previous model stays for processes still serving it
         if older.name not in keep:
             shutil.rmtree(older, ignore_errors=True)
+    ctx.storage.prune_trees(ctx.artifact_key(model_arn).rsplit("/", 1)[0], keep - {""})  # and in the store
 
 
 def _with_update_status(record: Record, status: str, now: float, reason: str | None = None) -> Record:

@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import threading
-import time
 import uuid
 import weakref
 from pathlib import Path, PurePosixPath
@@ -153,8 +152,8 @@ class S3Storage:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.max_bytes = max_bytes
-        #: cache entries (a file, or a folder with COMPLETE_MARKER) → when last used (time.time())
-        self._used: dict[Path, float] = {}
+        #: cache entries (a file, or a folder with COMPLETE_MARKER), least recently used first
+        self._used: dict[Path, None] = {}
         self._holds: dict[Path, int] = {}
         self._cache_guard = threading.Lock()
         self.evicted = 0  # entries removed to keep the cache under max_bytes (for tests and /metrics)
@@ -176,18 +175,23 @@ class S3Storage:
         """Count what an earlier run left in the cache: complete folders and versioned files."""
         if not self.cache.is_dir():
             return
+        found: list[tuple[float, Path]] = []
         for folder, subfolders, files in os.walk(self.cache):
             here = Path(folder)
             if COMPLETE_MARKER in files:
-                self._used[here] = (here / COMPLETE_MARKER).stat().st_mtime
+                found.append(((here / COMPLETE_MARKER).stat().st_mtime, here))
                 subfolders[:] = []
                 continue
             for name in files:
                 if VERSIONED_NAME.search(name):  # bulk-<version>.parquet: a finished download or import
-                    self._used[here / name] = (here / name).stat().st_mtime
+                    found.append(((here / name).stat().st_mtime, here / name))
+        for _, entry in sorted(found):  # the oldest first, as if used in that order
+            self._used[entry] = None
 
     def _touch(self, local: Path) -> None:
-        self._used[local] = time.time()
+        with self._cache_guard:
+            self._used.pop(local, None)
+            self._used[local] = None  # now the most recently used
 
     def hold(self, local: Path, owner: object) -> None:
         local = Path(local)
@@ -227,11 +231,11 @@ class S3Storage:
         if self.max_bytes <= 0:
             return
         with self._cache_guard:
-            entries = sorted(self._used.items(), key=lambda e: e[1])
+            entries = list(self._used)
             holds = set(self._holds)
-        sizes = {path: self._size(path) for path, _ in entries}
+        sizes = {path: self._size(path) for path in entries}
         total = sum(sizes.values())
-        for path, _ in entries:
+        for path in entries:
             if total <= self.max_bytes:
                 return
             if path == keep or path in holds:
