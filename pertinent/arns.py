@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -51,8 +52,10 @@ class Arn:
         return f"arn:{self.partition}:personalize:{self.region}:{self.account}:{self.kind}/{self.path}"
 
 
+@functools.lru_cache(maxsize=4096)  # the serving path parses the same few ARNs on every request
 def parse(arn: str) -> Arn:
-    """Parse ``arn``; raise InvalidInputException naming it when it is not a Personalize ARN."""
+    """Parse ``arn``; raise InvalidInputException naming it when it is not a Personalize ARN (an
+    :class:`Arn` is immutable, so one parse is shared by every caller)."""
     match = _ARN.match(arn)
     if not match or "/" not in match["rest"]:
         raise InvalidInputException(f"{arn!r} is not a valid Amazon Personalize ARN.")

@@ -88,6 +88,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
                 "GetPersonalizedRanking": recommender.get_personalized_ranking,
                 "GetActionRecommendations": ActionRecommender(ctx, recommender).get_action_recommendations,
             },
+            inline=frozenset({"GetRecommendations", "GetPersonalizedRanking"}),  # on the loop when warm
         )
         events = RestJsonService(
             events_codec,
@@ -99,7 +100,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
                 "PutActionInteractions": ingest.put_action_interactions,
             },
         )
-        routes += runtime.routes() + events.routes()
+        hot_routes = runtime.routes() + events.routes()  # tried first (below): Starlette matches in order
         routes += insights_routes(ctx)
         routes += explain_routes(recommender)
         routes += convenience_routes(recommender, ingest, runtime_codec, events_codec)
@@ -108,6 +109,7 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         # OpenSearch's paths come right after /healthz and /metrics: a path ending in /_search or /_settings
         # is always search's, whatever its first segment (docs/search.md, "Index names")
         routes[2:2] = search_routes(searcher)
+        routes[1:1] = hot_routes  # exact paths no other route has
         routes += sign_in_routes(keys, settings.region)
         routes += console_routes(ctx, recommender, ingest, searcher)
         routes += experiment_routes(ctx, recommender, runtime_codec)

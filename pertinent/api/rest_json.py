@@ -20,6 +20,7 @@ from pertinent.api.observability import REST_PREFIXES, name_endpoint
 from pertinent.api.ownership import refuse_foreign_arns
 from pertinent.api.service_model import ServiceCodec
 from pertinent.errors import InvalidInputException, NotImplementedOperation, PersonalizeError
+from pertinent.serving.inline import NeedsThread, inline
 
 Handler = Callable[..., dict[str, Any]]
 
@@ -35,9 +36,14 @@ async def read_json(request: Request) -> Any:
 class RestJsonService:
     """Routes for one REST-JSON service: decode with the service model, call the handler, encode."""
 
-    def __init__(self, codec: ServiceCodec, handlers: Mapping[str, Handler]) -> None:
+    def __init__(
+        self, codec: ServiceCodec, handlers: Mapping[str, Handler], inline: frozenset[str] = frozenset()
+    ) -> None:
+        """``inline``: operations whose handler runs on the event loop until it would block
+        (:mod:`pertinent.serving.inline`); the others run in a worker thread."""
         self.codec = codec
         self.handlers = handlers
+        self.inline = inline
 
     def routes(self) -> list[Route]:
         return [
@@ -46,6 +52,8 @@ class RestJsonService:
         ]
 
     def _endpoint(self, operation: str) -> Callable[[Request], Any]:
+        on_loop = operation in self.inline
+
         async def endpoint(request: Request) -> Response:
             try:
                 kwargs = self.codec.decode_input(operation, await read_json(request))
@@ -53,7 +61,14 @@ class RestJsonService:
                 handler = self.handlers.get(operation)
                 if handler is None:
                     raise NotImplementedOperation(f"pertinent does not implement {operation} yet.")
-                result = await run_in_threadpool(handler, **kwargs)
+                if on_loop:
+                    try:
+                        with inline():
+                            result = handler(**kwargs)
+                    except NeedsThread:  # something slow is due: the same request in a worker thread
+                        result = await run_in_threadpool(handler, **kwargs)
+                else:
+                    result = await run_in_threadpool(handler, **kwargs)
                 output = self.codec.encode_output(operation, result)
                 if not output and self.codec.model.operation_model(operation).output_shape is None:
                     return Response(b"", status_code=200)

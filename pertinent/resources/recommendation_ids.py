@@ -9,6 +9,7 @@ arm's index in the second group; the rest is random. Metric attribution reads th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
@@ -19,6 +20,7 @@ NO_TAG = "0000"
 _PATTERN = re.compile(r"^RID-([0-9a-f]{8})-([0-9a-f]{4})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+@functools.lru_cache(maxsize=1024)  # hashed on every answer, of a few ARNs
 def source_code(arn: str) -> str:
     return hashlib.sha256(arn.encode()).hexdigest()[:8]
 

@@ -19,6 +19,7 @@ from pertinent.errors import InvalidInputException, ResourceNotFoundException
 from pertinent.recipes.catalog import ALL_RECIPES
 from pertinent.recipes.use_cases import use_case_of
 from pertinent.resources.status import ACTIVE
+from pertinent.serving.inline import about_to_block
 from pertinent.serving.shared_models import share
 from pertinent.store.cached_reads import CachedReads
 from pertinent.training.pipeline import TrainedModel, load_trained_model
@@ -45,6 +46,8 @@ class CampaignCache:
         self.ctx = ctx
         self.reads = CachedReads(ctx.store)
         self._models: dict[str, tuple[TrainedModel, dict[str, Any], int]] = {}
+        self._checked: dict[str, int] = {}  # model ARN → resources version its artifact time was seen at
+        self._hits = ctx.telemetry.model_cache.labels("hit")
         self._lock = threading.Lock()
 
     def _stamp(self, model_arn: str, revision: str) -> int:
@@ -64,13 +67,24 @@ class CampaignCache:
         return self.ctx.artifact_revision(self.reads.get(group, "dataset-group") if group else None)
 
     def _cached(self, model_arn: str, record: dict[str, Any] | None) -> tuple[TrainedModel, dict[str, Any]]:
-        """The model at ``model_arn`` (loaded once per process, again after its artifact changes)."""
+        """The model at ``model_arn`` (loaded once per process, again after its artifact changes).
+
+        The artifact is looked at again only when a resource changed since the last look: a data
+        deletion job rewrites ``data.npz`` and moves the group's artifact revision (a resource change)."""
+        cached = self._models.get(model_arn)
+        version = self.reads.version
+        if cached is not None and version >= 0 and self._checked.get(model_arn) == version:
+            self._hits.inc()
+            return cached[0], cached[1]
+        if self.ctx.settings.storage:  # with object storage the look may download the artifact
+            about_to_block()
         revision = self._revision(model_arn, record)
         stamp = self._stamp(model_arn, revision)
-        cached = self._models.get(model_arn)
         if cached is not None and cached[2] == stamp:
-            self.ctx.telemetry.model_cache.labels("hit").inc()
+            self._checked[model_arn] = version
+            self._hits.inc()
             return cached[0], cached[1]
+        about_to_block()  # a model load: not on the event loop
         self.ctx.telemetry.model_cache.labels("miss").inc()
         if record is None:
             record = self.reads.get(model_arn, "solution-version")
@@ -88,6 +102,7 @@ class CampaignCache:
                 self.ctx.storage.hold(folder, model)  # the cache keeps what a loaded model maps
                 cached = (model, record, stamp)
                 self._models[model_arn] = cached
+                self._checked[model_arn] = version
                 self.ctx.telemetry.models_loaded.set(len(self._models))
         return cached[0], cached[1]
 
@@ -159,4 +174,5 @@ class CampaignCache:
     def forget(self, version_arn: str) -> None:
         with self._lock:
             self._models.pop(version_arn, None)
+            self._checked.pop(version_arn, None)
             self.ctx.telemetry.models_loaded.set(len(self._models))

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from pertinent.serving.group_data import Catalog
+from pertinent.serving.inline import about_to_block
 
 _WORD = re.compile(r"[a-z0-9]+")
 SECONDS_PER_DAY = 86_400.0
@@ -26,6 +27,7 @@ def item_features(catalog: Catalog) -> sp.csr_matrix:
     """Rows: catalog items; columns: ``FIELD=value`` categorical tokens and lower-cased textual words (L2-normed)."""
     if catalog._features is not None:
         return catalog._features
+    about_to_block()
     vocabulary: dict[str, int] = {}
     rows: list[int] = []
     cols: list[int] = []

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from pertinent.control.context import Context
 from pertinent.datasets.avro_schema import DatasetSchema, normalize_dataset_type, parse_schema
 from pertinent.filters.evaluate import ItemTable
+from pertinent.serving.inline import about_to_block
 from pertinent.store.cached_reads import CachedReads
 
 T = TypeVar("T")
@@ -231,6 +232,7 @@ class GroupDataCache:
         entry = self._entries.get((name, group_arn))
         if entry is not None and entry.key == key:
             return entry.value  # type: ignore[no-any-return]
+        about_to_block()  # a build (or a wait for another thread's): not on the event loop
         with self._lock:
             building = self._building.setdefault((name, group_arn), threading.Lock())
         with building:  # one thread builds; concurrent first requests wait for its result
