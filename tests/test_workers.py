@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from pertinent.api.background import free_port
 from pertinent.config import load_settings
+from pertinent.store import MetadataStore
 from tests.conftest import make_group, start_server, wait_for_status
 from tests.test_serving import _campaign
 
@@ -105,6 +107,32 @@ def test_two_worker_processes_serve_the_same_answers_as_one(tmp_path: Path) -> N
         after = [answers(url, campaign)["u3"] for _ in range(4)]
         assert all(a == after[0] for a in after)  # both processes see the event at once
         assert after[0] != before
+
+        def burst(n: int) -> None:  # concurrent PutEvents, one event each, landing on both processes
+            for k in range(20):
+                post(
+                    url,
+                    "/events",
+                    {
+                        "trackingId": tracker["trackingId"],
+                        "userId": f"burst{n}",
+                        "sessionId": f"burst{n}",
+                        "eventList": [{"eventType": "rating", "itemId": f"m{k}", "sentAt": time.time()}],
+                    },
+                )
+
+        senders = [threading.Thread(target=burst, args=(n,)) for n in range(6)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join(120)
+        store = MetadataStore(f"sqlite:///{tmp_path / 'data' / 'pertinent.db'}")
+        try:  # every acknowledged event is in the log, in each sender's order
+            for n in range(6):
+                logged = [e["item_id"] for e in store.user_events(group.arn, f"burst{n}")]
+                assert logged == [f"m{k}" for k in range(20)]
+        finally:
+            store.close()
         server.kill()  # even a supervisor killed outright leaves no API process holding the port
         server.wait(30)
         deadline = time.monotonic() + 60

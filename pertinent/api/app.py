@@ -93,12 +93,13 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         events = RestJsonService(
             events_codec,
             {
-                "PutEvents": ingest.put_events,
+                "PutEvents": ingest.put_events_later,  # validated on the loop, awaited until durable
                 "PutItems": ingest.put_items,
                 "PutUsers": ingest.put_users,
                 "PutActions": ingest.put_actions,
                 "PutActionInteractions": ingest.put_action_interactions,
             },
+            inline=frozenset({"PutEvents"}),
         )
         hot_routes = runtime.routes() + events.routes()  # tried first (below): Starlette matches in order
         routes += insights_routes(ctx)

@@ -6,8 +6,10 @@ boto3 clients send them; errors carry ``x-amzn-ErrorType`` and the model's HTTP 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +24,7 @@ from pertinent.api.service_model import ServiceCodec
 from pertinent.errors import InvalidInputException, NotImplementedOperation, PersonalizeError
 from pertinent.serving.inline import NeedsThread, inline
 
-Handler = Callable[..., dict[str, Any]]
+Handler = Callable[..., dict[str, Any] | Future[dict[str, Any]]]
 
 
 async def read_json(request: Request) -> Any:
@@ -69,6 +71,8 @@ class RestJsonService:
                         result = await run_in_threadpool(handler, **kwargs)
                 else:
                     result = await run_in_threadpool(handler, **kwargs)
+                if isinstance(result, Future):  # answered once durable (PutEvents' group commit)
+                    result = await asyncio.wrap_future(result)
                 output = self.codec.encode_output(operation, result)
                 if not output and self.codec.model.operation_model(operation).output_shape is None:
                     return Response(b"", status_code=200)

@@ -100,6 +100,12 @@ def _child(conn: Connection, job: dict[str, Any], memory_mb: int) -> None:
         )
         if solver is not None:
             solver.stop()
+        # the serving files (mapped arrays, the ANN index of a large factor model) are made here, with
+        # the artifact, so no API process builds them on a request
+        from pertinent.serving.shared_models import prepare_for_serving
+
+        conn.send(("progress", 0.99, "Preparing the model for serving"))
+        prepare_for_serving(Path(job["artifact_dir"]), int(job.get("ann_min_items") or 0))
         conn.send(
             (
                 "done",
@@ -145,6 +151,7 @@ def run_training_process(
         "event_type": version.get("event_type"),
         "perform_hpo": bool(version.get("perform_hpo")),
         "ease_max_items": settings.ease_max_items,
+        "ann_min_items": settings.ann_min_items,
         "artifact_dir": str(artifact_dir),
         "parent_pid": os.getpid(),
         "training_engine": settings.training_engine,

@@ -7,6 +7,7 @@ transaction. An anonymous session's earlier events are attributed to the user on
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from typing import Any
 
 from pertinent.control.context import Context
@@ -57,13 +58,30 @@ class EventIngest:
     def put_events(
         self, tracking_id: str, session_id: str, event_list: list[dict[str, Any]], user_id: str | None = None
     ) -> dict[str, Any]:
+        return self.put_events_later(tracking_id, session_id, event_list, user_id).result()
+
+    def put_events_later(
+        self, tracking_id: str, session_id: str, event_list: list[dict[str, Any]], user_id: str | None = None
+    ) -> Future[dict[str, Any]]:
+        """PutEvents validated now (errors raised here); the future answers once the events are durable
+        (the REST endpoint awaits it on the event loop instead of holding a thread per request)."""
         group = self._group_of_tracker(tracking_id)
         schema = self._dataset_schema(group, "INTERACTIONS")
         rows = records.interaction_rows(group, schema, user_id, session_id, event_list)
         merge = [(group, session_id, user_id)] if user_id else []
-        self.ctx.store.append_events([r.as_dict() for r in rows], merge)
-        self.ctx.telemetry.events_ingested.labels("interaction").inc(len(rows))
-        return {}
+        committed = self.ctx.store.append_events_later([r.as_dict() for r in rows], merge)
+        answer: Future[dict[str, Any]] = Future()
+
+        def done(future: Future[None]) -> None:
+            error = future.exception()
+            if error is not None:
+                answer.set_exception(error)
+                return
+            self.ctx.telemetry.events_ingested.labels("interaction").inc(len(rows))
+            answer.set_result({})
+
+        committed.add_done_callback(done)
+        return answer
 
     def _target_dataset(self, dataset_arn: str, dataset_type: str) -> tuple[dict[str, Any], DatasetSchema]:
         self.reads.refresh()

@@ -3,9 +3,11 @@
 ``pertinent serve --workers N`` runs N processes that each load every campaign's model. The big learned
 arrays (EASE's item × item matrix, iALS item factors) are written once beside the artifact as ``.npy``
 files and mapped read-only, so the N processes share one copy in the page cache instead of holding N;
-the ANN index over a large factor model is built once (by whichever process loads it first, under a lock
-file the others wait on; written atomically) and *viewed* through a memory map by all of them. The first
-request to a large iALS campaign in a fresh data folder waits for that build.
+the ANN index over a large factor model is built once and *viewed* through a memory map by all of them.
+Training makes these files beside the artifact (:func:`prepare_for_serving`, in the training process), so
+they travel with it to every replica and no request waits for an index build. A model trained by an
+earlier version without them gets them from the first process that loads it (under a lock file the
+others wait on; written atomically).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from numpy.typing import NDArray
 
 from pertinent.recipes.ann import FactorIndex
 from pertinent.recipes.user_personalization import UserPersonalization
-from pertinent.training.pipeline import TrainedModel
+from pertinent.training.pipeline import TrainedModel, load_trained_model
 
 #: arrays smaller than this stay in each process's memory (mapping them saves nothing worth a file)
 MAPPED_MIN_BYTES = 1 << 20
@@ -48,6 +50,11 @@ def share(
     ):
         recipe.use_index(_factor_index(folder, recipe.item_factors_))
     return model
+
+
+def prepare_for_serving(artifact_dir: Path, ann_min_items: int) -> None:
+    """Write the serving files of the trained model at ``artifact_dir`` (what :func:`share` maps)."""
+    share(load_trained_model(artifact_dir), artifact_dir, ann_min_items)
 
 
 def _mapped(path: Path, array: NDArray[np.generic]) -> NDArray[np.generic]:

@@ -1,10 +1,11 @@
 """Group commit: concurrent writers share one transaction, so they share one fsync.
 
-Each caller hands in its work and waits. If no commit is in progress the caller becomes the *leader*: it
-takes every piece of work queued so far, applies it in one transaction and commits (one fsync), then wakes
-the callers whose work it carried and hands leadership to the next waiting caller, if any. While a commit
-runs, new work queues up, so under load each fsync carries many requests, and with no load a caller
-commits alone at once, without waiting for a timer. Nobody returns before their work is durable.
+Callers hand in their work; one committer thread per process takes every piece queued so far, applies it
+in one transaction and commits (one fsync), then completes the callers' futures. While a commit runs, new
+work queues up, so under load each fsync carries many requests, and with no load a piece is committed
+alone at once (the committer wakes when work arrives, never on a timer). Nobody is told their work is done
+before it is durable. :meth:`GroupCommit.submit` waits for that; :meth:`GroupCommit.submit_later` returns
+the future, so an event loop can await it without a thread of its own per request.
 
 If a shared transaction fails, each piece of work is retried in a transaction of its own, so one bad
 request fails alone and nothing it wrote is kept.
@@ -12,8 +13,10 @@ request fails alone and nothing it wrote is kept.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -23,70 +26,65 @@ Work = TypeVar("Work")
 @dataclass(eq=False)
 class _Ticket(Generic[Work]):
     work: Work
-    done: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
-    error: BaseException | None = None
+    done: Future[None] = field(default_factory=Future)
 
 
 class GroupCommit(Generic[Work]):
-    """Runs ``commit(works)`` (one transaction for all of ``works``) for concurrent :meth:`submit` calls."""
+    """Runs ``commit(works)`` (one transaction for all of ``works``) for concurrent submissions."""
 
     def __init__(self, commit: Callable[[Sequence[Work]], None]) -> None:
         self._commit = commit
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
         self._queue: list[_Ticket[Work]] = []
-        self._leading = False
+        self._thread: threading.Thread | None = None
+        self._pid = 0
         #: transactions committed and pieces of work they carried (for benchmarks and tests)
         self.commits = 0
         self.works = 0
 
     def submit(self, work: Work) -> None:
         """Apply ``work`` durably; returns once its transaction committed, raises what it raised."""
+        self.submit_later(work).result()
+
+    def submit_later(self, work: Work) -> Future[None]:
+        """Queue ``work``; the future completes once its transaction committed (or with its error)."""
         ticket = _Ticket(work)
         with self._lock:
             self._queue.append(ticket)
-            if not self._leading:
-                self._leading = ticket.lead = True
-        while not ticket.lead:
-            ticket.done.wait()
-            if ticket.lead:  # handed leadership: our work is still queued
-                break
-            if ticket.error is not None:
-                raise ticket.error
-            return
-        self._lead()
-        if ticket.error is not None:
-            raise ticket.error
-
-    def _lead(self) -> None:
-        with self._lock:
-            batch, self._queue = self._queue, []
-        self._run(batch)
-        with self._lock:
-            if self._queue:
-                successor = self._queue[0]
-                successor.lead = True
-                successor.done.set()
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()  # (a forked child starts its own committer)
+                self._thread = threading.Thread(target=self._loop, name="pertinent-group-commit", daemon=True)
+                self._thread.start()
             else:
-                self._leading = False
-        for ticket in batch:
-            if not ticket.lead:
-                ticket.done.set()
+                self._wake.notify()
+        return ticket.done
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue:
+                    self._wake.wait()
+                batch, self._queue = self._queue, []
+            self._run(batch)
 
     def _run(self, batch: list[_Ticket[Work]]) -> None:
         try:
             self._commit([t.work for t in batch])
             self.commits += 1
             self.works += len(batch)
+            for ticket in batch:
+                ticket.done.set_result(None)
             return
         except BaseException as exc:
             if len(batch) == 1:
-                batch[0].error = exc
+                batch[0].done.set_exception(exc)
                 return
         for ticket in batch:  # the shared transaction failed: find the culprit, commit the rest
             try:
                 self._commit([ticket.work])
                 self.commits += 1
                 self.works += 1
+                ticket.done.set_result(None)
             except BaseException as exc:
-                ticket.error = exc
+                ticket.done.set_exception(exc)

@@ -7,6 +7,7 @@ Records are plain snake_case dicts; the store knows nothing about what a resourc
 from __future__ import annotations
 
 import builtins
+import fcntl
 import json
 import os
 import socket
@@ -15,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +45,13 @@ from pertinent.store.retry import retrying
 from pertinent.store.schema import SUPERSEDED_INDEXES, events, jobs, metadata, resources, store_state
 
 Record = dict[str, Any]
+#: the event log's columns an append writes (``seq`` is assigned by the database)
+_EVENT_COLUMNS = tuple(str(c.name) for c in events.columns if c.name != "seq")
+_EVENT_COLUMN_SET = frozenset(_EVENT_COLUMNS)
+_INSERT_EVENTS = "INSERT INTO events ({}) VALUES ({})".format(
+    ", ".join(f'"{c}"' for c in _EVENT_COLUMNS), ", ".join("?" for _ in _EVENT_COLUMNS)
+)
+_MERGE_SESSION = "UPDATE events SET user_id = ? WHERE dataset_group_arn = ? AND session_id = ? AND user_id IS NULL"
 #: one append_events call: (received time, rows, sessions to merge)
 _EventWork = tuple[float, list[Mapping[str, Any]], list[tuple[str, str, str]]]
 
@@ -129,6 +138,9 @@ class MetadataStore:
         database = self.engine.url.database if self.is_sqlite else None
         self._reader_path = database if database and database != ":memory:" else ""
         self._readers = threading.local()
+        self._lock_fd: int | None = None  # the writers' lock file (SQLite), opened on the first write
+        self._lock_pid = 0
+        self._lock_depth = 0
         self._open_readers: builtins.list[sqlite3.Connection] = []
         if self.is_sqlite:  # a local file: an error here is a wrong path or permissions, not an outage
             _create_schema(self.engine)
@@ -139,6 +151,11 @@ class MetadataStore:
         #: who holds a claimed job: host, process id and a random part (unique even when pids repeat)
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._event_commits: GroupCommit[_EventWork] = GroupCommit(self._commit_events)
+        self._event_sql = (
+            (_INSERT_EVENTS, _MERGE_SESSION)
+            if self.is_sqlite
+            else (_INSERT_EVENTS.replace("?", "%s"), _MERGE_SESSION.replace("?", "%s"))
+        )
 
     def _upgrade(self) -> None:
         """Bring a store made by an earlier version up to date: new indexes, the change counter."""
@@ -194,6 +211,9 @@ class MetadataStore:
 
     def close(self) -> None:
         with self._write_lock:
+            if self._lock_fd is not None and self._lock_pid == os.getpid():
+                os.close(self._lock_fd)
+            self._lock_fd = None
             for reader in self._open_readers:
                 reader.close()
             self._open_readers.clear()
@@ -209,7 +229,7 @@ class MetadataStore:
     def write(self) -> Iterator[Connection]:
         """A write transaction. On SQLite it holds the process write lock so writers never deadlock."""
         if self.is_sqlite:
-            with self._write_lock, self.engine.connect() as conn:
+            with self._write_lock, self._process_lock(), self.engine.connect() as conn:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 try:
                     yield conn
@@ -220,6 +240,35 @@ class MetadataStore:
         else:
             with self.engine.begin() as conn:
                 yield conn
+
+    @contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        """SQLite: the database's writers in *all* processes take turns on a lock file beside it.
+
+        SQLite's own busy handler polls with sleeps of up to 100 ms, so API processes (``serve --workers``)
+        and the job worker writing at once waited far longer than the writes take; a blocking ``flock``
+        wakes the next writer the moment the lock is released. Held inside the process's write lock
+        (one thread at a time gets here); nested writes take it once."""
+        if not self._reader_path:
+            yield
+            return
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        if self._lock_fd is None or self._lock_pid != os.getpid():  # a forked child opens its own
+            self._lock_fd = os.open(f"{self._reader_path}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_pid = os.getpid()
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._lock_depth = 1
+        try:
+            yield
+        finally:
+            self._lock_depth = 0
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -507,39 +556,38 @@ class MetadataStore:
         Concurrent calls share a transaction (:class:`~pertinent.store.group_commit.GroupCommit`), so
         they share its fsync; each returns once its own rows are durable.
         """
+        self.append_events_later(rows, merge_sessions).result()
+
+    def append_events_later(
+        self, rows: Sequence[Mapping[str, Any]], merge_sessions: Sequence[tuple[str, str, str]] = ()
+    ) -> Future[None]:
+        """:meth:`append_events` without waiting: the future completes once the rows are durable."""
         for row in rows:
             _check_writable(str(row["dataset_group_arn"]))
-        self._event_commits.submit((time.time(), list(rows), list(merge_sessions)))
+        return self._event_commits.submit_later((time.time(), list(rows), list(merge_sessions)))
 
     def _commit_events(self, works: Sequence[_EventWork]) -> None:
+        """One transaction for every work, in plain driver SQL (SQLAlchemy's statement building cost more
+        than the inserts themselves: this runs once per fsync, for every PutEvents of the batch)."""
+        insert_sql, merge_sql = self._event_sql
         with self.write() as conn:
-            by_columns: dict[tuple[str, ...], builtins.list[dict[str, Any]]] = {}
+            pending: builtins.list[tuple[Any, ...]] = []
             for received, rows, merge_sessions in works:
                 for group, session, user in merge_sessions:
                     # the rows queued before this request's are in, so an earlier request's anonymous
                     # events of the session are merged as they would be one transaction each
-                    self._flush_events(conn, by_columns)
-                    conn.execute(
-                        update(events)
-                        .where(
-                            events.c.dataset_group_arn == group,
-                            events.c.session_id == session,
-                            events.c.user_id.is_(None),
-                        )
-                        .values(user_id=user)
-                    )
+                    if pending:
+                        conn.exec_driver_sql(insert_sql, pending)
+                        pending = []
+                    conn.exec_driver_sql(merge_sql, (user, group, session))
                 for row in rows:
+                    unknown = row.keys() - _EVENT_COLUMN_SET
+                    if unknown:
+                        raise ValueError(f"the event log has no column {sorted(unknown)[0]!r}")
                     values = {"received": received, **row}
-                    by_columns.setdefault(tuple(sorted(values)), []).append(values)
-            self._flush_events(conn, by_columns)
-
-    @staticmethod
-    def _flush_events(
-        conn: Connection, by_columns: dict[tuple[str, ...], builtins.list[dict[str, Any]]]
-    ) -> None:
-        for values in by_columns.values():
-            conn.execute(insert(events), values)
-        by_columns.clear()
+                    pending.append(tuple(values.get(column) for column in _EVENT_COLUMNS))
+            if pending:
+                conn.exec_driver_sql(insert_sql, pending)
 
     def delete_user_events(self, dataset_group_arn: str, user_ids: Sequence[str]) -> int:
         """Erase every logged event of these users in the group (an anonymous session's events count
