@@ -47,10 +47,17 @@ from pertinent.store.schema import SUPERSEDED_INDEXES, events, jobs, metadata, r
 Record = dict[str, Any]
 #: the event log's columns an append writes (``seq`` is assigned by the database)
 _EVENT_COLUMNS = tuple(str(c.name) for c in events.columns if c.name != "seq")
-_EVENT_COLUMN_SET = frozenset(_EVENT_COLUMNS)
-_INSERT_EVENTS = "INSERT INTO events ({}) VALUES ({})".format(
-    ", ".join(f'"{c}"' for c in _EVENT_COLUMNS), ", ".join("?" for _ in _EVENT_COLUMNS)
-)
+_EVENT_COLUMN_SET = frozenset({"seq", *_EVENT_COLUMNS})
+
+
+def _insert_events(columns: Sequence[str]) -> str:
+    return "INSERT INTO events ({}) VALUES ({})".format(
+        ", ".join(f'"{c}"' for c in columns), ", ".join("?" for _ in columns)
+    )
+
+
+_INSERT_EVENTS = _insert_events(_EVENT_COLUMNS)
+_INSERT_EVENTS_WITH_SEQ = _insert_events(("seq", *_EVENT_COLUMNS))
 _MERGE_SESSION = "UPDATE events SET user_id = ? WHERE dataset_group_arn = ? AND session_id = ? AND user_id IS NULL"
 #: one append_events call: (received time, rows, sessions to merge)
 _EventWork = tuple[float, list[Mapping[str, Any]], list[tuple[str, str, str]]]
@@ -151,10 +158,13 @@ class MetadataStore:
         #: who holds a claimed job: host, process id and a random part (unique even when pids repeat)
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._event_commits: GroupCommit[_EventWork] = GroupCommit(self._commit_events)
+        def placeholders(sql: str) -> str:  # the driver's own parameter style
+            return sql if self.is_sqlite else sql.replace("?", "%s")
+
         self._event_sql = (
-            (_INSERT_EVENTS, _MERGE_SESSION)
-            if self.is_sqlite
-            else (_INSERT_EVENTS.replace("?", "%s"), _MERGE_SESSION.replace("?", "%s"))
+            placeholders(_INSERT_EVENTS),
+            placeholders(_INSERT_EVENTS_WITH_SEQ),
+            placeholders(_MERGE_SESSION),
         )
 
     def _upgrade(self) -> None:
@@ -569,25 +579,35 @@ class MetadataStore:
     def _commit_events(self, works: Sequence[_EventWork]) -> None:
         """One transaction for every work, in plain driver SQL (SQLAlchemy's statement building cost more
         than the inserts themselves: this runs once per fsync, for every PutEvents of the batch)."""
-        insert_sql, merge_sql = self._event_sql
+        insert_sql, insert_with_seq_sql, merge_sql = self._event_sql
         with self.write() as conn:
             pending: builtins.list[tuple[Any, ...]] = []
+            pending_with_seq: builtins.list[tuple[Any, ...]] = []  # rows that bring their own seq
+
+            def flush() -> None:
+                if pending:
+                    conn.exec_driver_sql(insert_sql, pending)
+                    pending.clear()
+                if pending_with_seq:
+                    conn.exec_driver_sql(insert_with_seq_sql, pending_with_seq)
+                    pending_with_seq.clear()
+
             for received, rows, merge_sessions in works:
                 for group, session, user in merge_sessions:
                     # the rows queued before this request's are in, so an earlier request's anonymous
                     # events of the session are merged as they would be one transaction each
-                    if pending:
-                        conn.exec_driver_sql(insert_sql, pending)
-                        pending = []
+                    flush()
                     conn.exec_driver_sql(merge_sql, (user, group, session))
                 for row in rows:
                     unknown = row.keys() - _EVENT_COLUMN_SET
                     if unknown:
                         raise ValueError(f"the event log has no column {sorted(unknown)[0]!r}")
                     values = {"received": received, **row}
-                    pending.append(tuple(values.get(column) for column in _EVENT_COLUMNS))
-            if pending:
-                conn.exec_driver_sql(insert_sql, pending)
+                    if "seq" in values:
+                        pending_with_seq.append(tuple(values.get(c) for c in ("seq", *_EVENT_COLUMNS)))
+                    else:
+                        pending.append(tuple(values.get(c) for c in _EVENT_COLUMNS))
+            flush()
 
     def delete_user_events(self, dataset_group_arn: str, user_ids: Sequence[str]) -> int:
         """Erase every logged event of these users in the group (an anonymous session's events count
