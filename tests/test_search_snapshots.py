@@ -66,16 +66,19 @@ def test_a_replica_downloads_the_search_index_snapshot_and_keeps_it_current(
         write_items_csv(tmp_path / "items.csv", items=40)
         import_items(tmp_path / "items.csv", "first")
 
-        # replica A builds the index and stores it as a snapshot
-        sequels = _search(a.url, "sequel")
-        assert len(sequels) == 40
-        search_a, search_b = a.app.state.search, b.app.state.search
-        assert (search_a.indexes_built, search_a.snapshots_restored) == (1, 0)
+        # the worker that ran the import stored the index as a snapshot before the import was ACTIVE
         first = _snapshots(s3)
         assert len(first) == 1
+        worker_search = a.app.state.worker.runner.search_service()
+        assert (worker_search.indexes_built, worker_search.snapshots_restored) == (1, 0)
 
-        # replica B downloads it instead of building, and answers the same
+        # neither replica builds: A opens the index its own worker left in their common data folder, B
+        # (its own folder) downloads the snapshot; both answer alike
+        search_a, search_b = a.app.state.search, b.app.state.search
+        sequels = _search(a.url, "sequel")
+        assert len(sequels) == 40
         assert _search(b.url, "sequel") == sequels
+        assert (search_a.indexes_built, search_a.snapshots_restored) == (0, 0)
         assert (search_b.indexes_built, search_b.snapshots_restored) == (0, 1)
         assert any((tmp_path / "data-b" / "cache" / "search" / "shop").rglob("snapshot.json"))
 
@@ -87,21 +90,33 @@ def test_a_replica_downloads_the_search_index_snapshot_and_keeps_it_current(
         assert _search(b.url, "zanzibar") == ["zz1"]
         assert _search(a.url, "zanzibar") == ["zz1"]
 
-        # a new bulk import: B, searching first this time, builds and stores the new snapshot (the old
-        # one goes) and A downloads it; both still hold the item put before
+        # a new bulk import: a new snapshot replaces the old one; both replicas switch to it and still
+        # hold the item put before it
         with (tmp_path / "items2.csv").open("w") as f:
             f.write(
                 "ITEM_ID,GENRES,TITLE,YEAR\nn1,Drama,A prequel,1999\nn2,Comedy,The prequel returns,2001\n"
             )
         import_items(tmp_path / "items2.csv", "second")
-        assert _search(b.url, "prequel") == ["n1", "n2"]
-        assert _search(b.url, "sequel") == []
-        assert (search_b.indexes_built, search_b.snapshots_restored) == (1, 1)
         second = _snapshots(s3)
         assert len(second) == 1 and second != first
+        assert _search(b.url, "prequel") == ["n1", "n2"]
+        assert _search(b.url, "sequel") == []
         assert _search(a.url, "prequel") == ["n1", "n2"]
-        assert (search_a.indexes_built, search_a.snapshots_restored) == (1, 1)
+        assert (search_a.indexes_built, search_a.snapshots_restored) == (0, 1)
+        assert (search_b.indexes_built, search_b.snapshots_restored) == (0, 2)
         assert _search(a.url, "zanzibar") == _search(b.url, "zanzibar") == ["zz1"]
+
+        # a replica that finds no snapshot builds the index itself and stores one
+        for key in s3.list_objects_v2(Bucket=BUCKET, Prefix="p/search/")["Contents"]:
+            s3.delete_object(Bucket=BUCKET, Key=key["Key"])
+        c, stop_c = start_replica(replica_settings(tmp_path, "c", s3_endpoint), "api")
+        try:
+            assert _search(c.url, "prequel") == ["n1", "n2"]
+            assert _search(c.url, "zanzibar") == ["zz1"]
+            assert (c.app.state.search.indexes_built, c.app.state.search.snapshots_restored) == (1, 0)
+            assert _snapshots(s3) == second  # the same Items version and schema: the same snapshot name
+        finally:
+            stop_c()
     finally:
         stop_b()
         stop_a()

@@ -71,6 +71,7 @@ class JobRunner:
         self._periodic_lock = threading.Lock()
         self._periodic_last = 0.0
         self._recommender: Any = None  # built on the first batch job; keeps loaded models between jobs
+        self._search: Any = None  # built on the first Items import with object storage
         self.handlers.update(self._batch_handlers())
 
     def periodic(self, now: float, every: float = 1.0) -> None:
@@ -127,6 +128,27 @@ class JobRunner:
             if self._recommender is None:
                 self._recommender = Recommender(self.ctx)
             return self._recommender
+
+    def search_service(self) -> Any:
+        from pertinent.search.service import SearchService
+
+        recommender = self.recommender()
+        with self._locks_guard:
+            if self._search is None:
+                self._search = SearchService(self.ctx, recommender)
+            return self._search
+
+    def store_search_snapshot(self, dataset_group_arn: str) -> None:
+        """With object storage, after an Items import: build the group's search index and store its
+        snapshot, so api replicas download it instead of building it on their first search. Best effort:
+        a replica that finds no snapshot builds the index itself."""
+        group = self.ctx.store.get(dataset_group_arn)
+        if not self.ctx.settings.storage or group is None:
+            return
+        try:
+            self.search_service().index(group["name"])
+        except Exception:
+            log.exception("could not build the search index snapshot of %s", dataset_group_arn)
 
     def _batch_handlers(self) -> dict[str, Callable[[str], None]]:
         from pertinent.control import batch_jobs, data_deletion
@@ -250,6 +272,8 @@ class JobRunner:
             },
         )
         self.ctx.storage.prune(key, keep={version, old_version})  # the previous one serves readers mid-switch
+        if normalize_dataset_type(dataset["dataset_type"]) == "ITEMS":
+            self.store_search_snapshot(dataset["dataset_group_arn"])  # stored before the import is ACTIVE
         set_status(self.ctx, arn, ACTIVE, rows_read=result.rows_imported)
         if job.get("publish_attribution_metrics_to_s3"):
             metric_attributions.publish_import(
