@@ -46,7 +46,8 @@ def in_flight(record: Record) -> bool:
 
 def default_role(console: Console) -> str:
     """A role ARN to start from: Personalize requires one; pertinent reads the data itself and keeps it."""
-    return f"arn:aws:iam::{console.ctx.arn('dataset-group', 'x').split(':')[4]}:role/PersonalizeBatchRole"
+    account = arns.parse(console.ctx.arn("dataset-group", "x")).account  # the caller's account
+    return f"arn:aws:iam::{account}:role/PersonalizeBatchRole"
 
 
 def _versions(console: Console, group_arn: str) -> list[dict[str, Any]]:
@@ -178,7 +179,7 @@ def create_job_api(console: Console, request: Request, body: JsonBody) -> JsonBo
         raise InvalidInputException(
             f"role_arn must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME), not {role_arn!r}."
         )
-    record_kind, arn_field, operation, _ = KINDS[kind]
+    _, arn_field, operation, _ = KINDS[kind]
     args: dict[str, Any] = {"job_name": job_name, "role_arn": role_arn}
     if kind == "deletion":
         args.update(dataset_group_arn=group["dataset_group_arn"],
@@ -200,9 +201,7 @@ def create_job_api(console: Console, request: Request, body: JsonBody) -> JsonBo
         if filter_name:
             args["filter_arn"] = console.record("filter", str(filter_name))["filter_arn"]
     result: dict[str, Any] = OPERATIONS[operation](console.ctx, **args)
-    arn = result[arn_field]
-    assert console.ctx.store.get(arn, record_kind) is not None
-    return {"arn": arn, "page": job_url(kind, job_name)}
+    return {"arn": result[arn_field], "page": job_url(kind, job_name)}
 
 
 def job_url(kind: str, name: str) -> str:
