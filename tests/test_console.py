@@ -651,3 +651,29 @@ def test_try_it_leaves_seen_items_out_by_default_and_explains_each_item(env: Env
         assert raw == [i["itemId"] for i in unfiltered["itemList"]]
     finally:
         env.personalize.delete_filter(filterArn=unseen)
+
+
+def test_a_metric_attribution_is_created_from_the_impact_page(env: Env, web: Shooter) -> None:
+    page = web.page
+    web.expect_http_errors = True
+    web.open(f"{env.url}/console/groups/movies/impact", "impact-empty")
+    form = ".wf-attribution"
+    assert page.input_value(f"{form} input[name=event_type]") == "rating"  # the data's event type
+    page.fill(f"{form} input[name=expression]", "SUM(Items.NOPE)")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector(f"{form} .wf-status.error")
+    assert page.inner_text(f"{form} .wf-status").startswith("InvalidInputException: ")
+    page.fill(f"{form} input[name=expression]", "SUM(Interactions.EVENT_VALUE)")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector("#attribution dl.facts")  # reloaded: it exists
+    page.wait_for_load_state("load")
+    web.shot("impact-created")
+    assert "movies-impact" in page.inner_text("#attribution")
+    made = env.personalize.list_metric_attributions(datasetGroupArn=env.group.arn)["metricAttributions"]
+    assert [m["name"] for m in made] == ["movies-impact"]
+    metrics = env.personalize.list_metric_attribution_metrics(
+        metricAttributionArn=made[0]["metricAttributionArn"]
+    )["metrics"]
+    assert metrics == [
+        {"eventType": "rating", "metricName": "RATINGS", "expression": "SUM(Interactions.EVENT_VALUE)"}
+    ]

@@ -9,11 +9,15 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from pertinent.console import urls
-from pertinent.console.base import Console, Crumb, Page
+from pertinent.console.base import Console, Crumb, JsonBody, Page, text_param
 from pertinent.console.charts import bar_chart
 from pertinent.console.line_charts import line_chart
+from pertinent.console.pages_batch import ROLE_ARN, default_role
 from pertinent.console.pages_groups import group_crumbs
-from pertinent.control import experiments, metric_attributions
+from pertinent.console.pages_workflow import NAME
+from pertinent.control import OPERATIONS, experiments, metric_attributions
+from pertinent.control.insights import common_event_type
+from pertinent.errors import InvalidInputException
 
 
 def attribution_page(console: Console, request: Request) -> Page:
@@ -41,6 +45,8 @@ def attribution_page(console: Console, request: Request) -> Page:
                 (metric, line_chart(f"{metric['metric_name']} ({metric['expression']}) per 15 minutes", data))
             )
     context = {
+        "event_type": common_event_type(ctx, group["dataset_group_arn"]) or "click",
+        "role": default_role(console),
         "group_record": group,
         "attribution": attribution,
         "charts": charts,
@@ -79,8 +85,35 @@ def experiment_page(console: Console, request: Request) -> Page:
     )
 
 
+def create_attribution_api(console: Console, request: Request, body: JsonBody) -> JsonBody:
+    """CreateMetricAttribution with one metric, from the impact page's form."""
+    group = console.record("dataset-group", request.path_params["group"])
+    role = text_param(body, "role_arn", required=True, limit=2048)
+    if not ROLE_ARN.match(role):
+        raise InvalidInputException(f"role_arn must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME), not {role!r}.")
+    config: dict[str, Any] = {"role_arn": role}
+    output = text_param(body, "output_path", limit=2048)
+    if output:
+        config["s3_data_destination"] = {"path": output}
+    metric = {
+        "metric_name": text_param(body, "metric_name", required=True),
+        "event_type": text_param(body, "event_type", required=True),
+        "expression": text_param(body, "expression", required=True),
+    }
+    name = text_param(body, "name", required=True, limit=63)
+    if not NAME.match(name):
+        raise InvalidInputException("name must be 1 to 63 letters, digits, '-' or '_', starting with a letter or digit.")
+    result: dict[str, Any] = OPERATIONS["CreateMetricAttribution"](
+        console.ctx, name=name, dataset_group_arn=group["dataset_group_arn"], metrics=[metric],
+        metrics_output_config=config,
+    )  # fmt: skip
+    return {"arn": result["metric_attribution_arn"]}
+
+
 def routes(console: Console) -> list[BaseRoute]:
     return [
+        Route("/console/api/groups/{group}/metric-attributions", console.api(create_attribution_api),
+              methods=["POST"]),
         Route("/console/groups/{group}/impact", console.page(attribution_page), methods=["GET"]),
         Route("/console/experiments/{experiment}", console.page(experiment_page), methods=["GET"]),
     ]

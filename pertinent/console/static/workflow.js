@@ -232,6 +232,13 @@
     window.location.assign(made.page);  // the job's page follows it live
   });
 
+  // -- metric attribution (the impact page) --------------------------------------------------------
+  handle(".wf-attribution", async (form, view) => {
+    const made = await call("/console/api/groups/" + encodeURIComponent(form.dataset.group) + "/metric-attributions", values(form));
+    view.say("Metric attribution created: " + made.arn.split(":metric-attribution/")[1] + ".", "ok");
+    setTimeout(() => window.location.reload(), 600);
+  });
+
   const copy = document.getElementById("copy-snippet");
   if (copy) {
     copy.addEventListener("click", async () => {
