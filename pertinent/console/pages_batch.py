@@ -77,7 +77,8 @@ def batch_page(console: Console, request: Request) -> Page:
     versions = _versions(console, group_arn)
     version_arns = [v["arn"] for v in console_versions(console, group_arn)]  # any status: jobs outlive it
     filters = [f for f in console.ctx.store.list("filter", group_arn) if f.get("status") == ACTIVE]
-    confined = bool(console.ctx.settings.credentials)
+    # local paths need --allow-path with keys, and are refused with object storage (any worker runs the job)
+    confined = bool(console.ctx.settings.credentials) or bool(console.ctx.settings.storage)
     context = {
         "record": group,
         "inference_versions": [
