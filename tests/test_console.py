@@ -677,3 +677,27 @@ def test_a_metric_attribution_is_created_from_the_impact_page(env: Env, web: Sho
     assert metrics == [
         {"eventType": "rating", "metricName": "RATINGS", "expression": "SUM(Interactions.EVENT_VALUE)"}
     ]
+
+
+def test_an_experiment_is_started_from_the_impact_page(env: Env, web: Shooter) -> None:
+    page = web.page
+    web.expect_http_errors = True
+    web.open(f"{env.url}/console/groups/movies/impact", "impact-experiment")
+    form = ".wf-experiment"
+    page.fill(f"{form} input[name=name]", "console-ab")
+    page.select_option(f"{form} select[name=arm_a]", env.campaign_arn)
+    page.select_option(f"{form} select[name=arm_b]", env.campaign_arn)
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector(f"{form} .wf-status.error")
+    assert "different campaigns" in page.inner_text(f"{form} .wf-status")
+    page.select_option(f"{form} select[name=arm_b]", env.ranking_campaign_arn)
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_url(f"{env.url}/console/experiments/console-ab")
+    web.shot("experiment-started")
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{env.url}/experiments/console-ab") as response:
+        made = json.loads(response.read())["experiment"]
+    assert [a["name"] for a in made["arms"]] == ["a", "b"] and made["status"] == "ACTIVE"
+    assert made["metrics"] == [{"metricName": "RATINGS", "eventType": "rating", "expression": "SAMPLECOUNT()"}]

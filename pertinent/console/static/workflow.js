@@ -239,6 +239,11 @@
     setTimeout(() => window.location.reload(), 600);
   });
 
+  handle(".wf-experiment", async (form, view) => {
+    const made = await call("/console/api/groups/" + encodeURIComponent(form.dataset.group) + "/experiments", values(form));
+    window.location.assign(made.page);
+  });
+
   const copy = document.getElementById("copy-snippet");
   if (copy) {
     copy.addEventListener("click", async () => {
