@@ -451,6 +451,18 @@ class CompiledFilter:
         self.chain = chain
         self._expressions = [_CompiledExpression(e) for e in chain.expressions]
 
+    @property
+    def per_request(self) -> bool:
+        """Whether the mask depends on more than the items and ``filterValues``: on the current user's
+        interactions or attributes (``Interactions``, ``IF CurrentUser``) or on the current item. A batch
+        job computes a filter without them once per distinct ``filterValues``."""
+        return any(
+            compiled.on_interactions
+            or compiled.expression.if_conditions
+            or any(isinstance(c.right, FieldRef) for c in compiled.expression.conditions())
+            for compiled in self._expressions
+        )
+
     def __call__(self, context: FilterContext) -> Mask:
         """The mask over ``context.items``: True where the item may be recommended."""
         n = context.items.size

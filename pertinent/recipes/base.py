@@ -46,9 +46,11 @@ __all__ = [
     "Recipe",
     "RecipeType",
     "ScoreArray",
+    "history_csr",
     "history_matrix",
     "read_recipe_name",
     "recency_weights",
+    "recency_weights_csr",
 ]
 
 HyperParameterValue: TypeAlias = int | float | str
@@ -212,6 +214,36 @@ def recency_weights(length: int, half_life: float) -> NDArray[np.float32]:
     return np.asarray(1.0 / (1.0 + age / half_life), dtype=np.float32)
 
 
+def recency_weights_csr(indptr: NDArray[np.int64], half_life: float) -> NDArray[np.float32]:
+    """:func:`recency_weights` of every row of a CSR of histories (rows oldest first), in one pass.
+
+    Examples
+    --------
+    >>> recency_weights_csr(np.array([0, 2, 2, 5]), 1.0).tolist()
+    [0.5, 1.0, 0.3333333432674408, 0.5, 1.0]
+    """
+    total = int(indptr[-1]) if len(indptr) else 0
+    if half_life <= 0 or total == 0:
+        return np.ones(total, dtype=np.float32)
+    lengths = np.diff(indptr)
+    last = np.repeat(indptr[1:] - 1, lengths)  # each entry's row end
+    age = (last - np.arange(total)).astype(np.float64)
+    return np.asarray(1.0 / (1.0 + age / half_life), dtype=np.float32)
+
+
+def history_csr(
+    indptr: NDArray[np.int64],
+    items: NDArray[np.int64],
+    weights: NDArray[np.float32],
+    n_items: int,
+    *,
+    aggregate: Literal["max", "sum"] = "max",
+) -> sp.csr_matrix:
+    """:func:`history_matrix` of histories given as CSR parts (row ``r`` is ``items[indptr[r]:indptr[r+1]]``)."""
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    return _aggregated(rows, items.astype(np.int64, copy=False), weights, len(indptr) - 1, n_items, aggregate)
+
+
 def history_matrix(
     histories: Sequence[NDArray[np.int64]],
     weights: Sequence[NDArray[np.float32]],
@@ -223,7 +255,18 @@ def history_matrix(
     rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
     cols = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
     vals = np.concatenate(weights) if weights else np.zeros(0, dtype=np.float32)
-    shape = (len(histories), n_items)
+    return _aggregated(rows, cols, vals, len(histories), n_items, aggregate)
+
+
+def _aggregated(
+    rows: NDArray[Any],
+    cols: NDArray[np.int64],
+    vals: NDArray[np.float32],
+    n_rows: int,
+    n_items: int,
+    aggregate: Literal["max", "sum"],
+) -> sp.csr_matrix:
+    shape = (n_rows, n_items)
     if aggregate == "max" and len(cols):
         key = rows.astype(np.int64) * max(n_items, 1) + cols
         order = np.lexsort((vals, key))
@@ -440,22 +483,86 @@ class Recipe(ABC):
         if candidates is not None:
             allowed[:] = False
             allowed[self._check_items(candidates)] = True
-        out_ids = np.full((len(hist), n), -1, dtype=np.int64)
-        out_scores = np.full((len(hist), n), -np.inf, dtype=np.float32)
-        for row in range(len(hist)):
-            if candidates is None:
-                masked = np.array(raw[row], dtype=np.float32)  # a copy (the same values np.where gives)
-            else:
-                masked = np.where(allowed, raw[row], -np.inf).astype(np.float32)
-            if exclude is not None:
-                masked[self._check_items(exclude[row])] = -np.inf
-            top = self._top_n(masked, n)
-            out_ids[row, : len(top)] = top
-            if self.softmax_scores:
-                out_scores[row, : len(top)] = _softmax_at(raw[row], top)
-            else:
-                out_scores[row, : len(top)] = raw[row][top]
-        return out_ids, out_scores
+        if candidates is None:
+            masked = np.array(raw, dtype=np.float32)  # a copy (the same values np.where gives)
+        else:
+            masked = np.where(allowed, raw, -np.inf).astype(np.float32)
+        if exclude is not None:
+            for row in range(len(hist)):
+                masked[row, self._check_items(exclude[row])] = -np.inf
+        out_ids = self.top_n_rows(masked, n)
+        return out_ids, self.scores_at(raw, out_ids)
+
+    def top_n_rows(self, masked: ScoreArray, n: int) -> IdArray:
+        """:meth:`_top_n` of every row of ``masked`` (``-inf``: not allowed), ``rows × n``, padded with -1.
+
+        Without a loop over rows: the maxima of at least ``2n`` column groups give each row a lower bound
+        on its n-th best score (n groups have their maximum above it), the items at or above the bound
+        (the n best, ties included, and a few more) are sorted once for the whole block by score,
+        popularity and index, and each row keeps its first ``n`` — exactly :meth:`_top_n`'s pool and
+        order. Rows holding NaN take :meth:`_top_n` itself."""
+        rows, cols = masked.shape
+        out = np.full((rows, n), -1, dtype=np.int64)
+        k = min(n, cols)
+        if rows == 0 or k == 0:
+            return out
+        groups = max(64, 2 * k)
+        if cols < 4 * groups:  # small catalogs: one row at a time costs little
+            for row in range(rows):
+                found = self._top_n(masked[row], n)
+                out[row, : len(found)] = found
+            return out
+        width = cols // groups
+        maxima = masked[:, : groups * width].reshape(rows, groups, width).max(axis=2)
+        if cols > groups * width:
+            maxima = np.concatenate([maxima, masked[:, groups * width :].max(axis=1, keepdims=True)], axis=1)
+        bound = np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
+        odd = np.isnan(maxima).any(axis=1)
+        bound = np.maximum(bound, np.finfo(np.float32).min)  # never -inf: only allowed items qualify
+        bound[odd] = np.inf
+        row_of, item = np.divmod(np.flatnonzero(masked >= bound[:, None]), cols)
+        score = masked[row_of, item]
+        order = np.lexsort((item, -self.item_popularity_[item], -score, row_of))
+        row_of, item = row_of[order], item[order]
+        rank = np.arange(len(row_of)) - np.searchsorted(row_of, np.arange(rows))[row_of]
+        keep = rank < k
+        out[row_of[keep], rank[keep]] = item[keep]
+        for row in np.flatnonzero(odd).tolist():
+            found = self._top_n(masked[row], n)
+            out[row, : len(found)] = found
+        return out
+
+    def scores_at(self, raw: ScoreArray, ids: IdArray) -> ScoreArray:
+        """The scores :meth:`recommend` reports for ``ids`` (``rows × n``, -1 padded) from the raw rows:
+        a softmax over each whole row for recipes with ``softmax_scores``, else the raw score; -inf pads."""
+        out = np.full(ids.shape, -np.inf, dtype=np.float32)
+        valid = ids >= 0
+        if not valid.any():
+            return out
+        safe = np.where(valid, ids, 0)
+        if self.softmax_scores:
+            for start in range(0, len(raw), 1024):  # float64 exponentials of 1024 rows at a time
+                rows = raw[start : start + 1024]
+                top = rows.max(axis=1).astype(np.float64)
+                denominator = _softmax_denominators(rows, top)
+                picked = np.take_along_axis(rows, safe[start : start + 1024], axis=1).astype(np.float64)
+                values = (np.exp(picked - top[:, None]) / denominator[:, None]).astype(np.float32)
+                out[start : start + 1024] = np.where(valid[start : start + 1024], values, -np.inf)
+        else:
+            out[valid] = np.take_along_axis(raw, safe, axis=1)[valid]
+        return out
+
+    def score_rows(
+        self, indptr: NDArray[np.int64], items: NDArray[np.int64], weights: NDArray[np.float32]
+    ) -> ScoreArray:
+        """:meth:`_score` of histories given as CSR parts (row ``r``: ``items[indptr[r]:indptr[r+1]]``,
+        oldest first) — the batch path; recipes that can score the matrix at once override it."""
+        bounds = indptr.tolist()
+        histories = [items[lo:hi].astype(np.int64) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        row_weights = [weights[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        if not histories:
+            return np.zeros((0, self.n_items_), dtype=np.float32)
+        return self._score(histories, row_weights)
 
     def rank(
         self, history_item_idx: ArrayLike, items: ArrayLike, *, history_weights: ArrayLike | None = None
@@ -615,13 +722,20 @@ def _artifact_paths(path: str | Path) -> tuple[Path, Path]:
     return base.parent / f"{base.name}.npz", base.parent / f"{base.name}.json"
 
 
-def _softmax_at(raw: NDArray[np.float32], at: NDArray[np.int64]) -> NDArray[np.float32]:
-    """``_softmax(raw)[at]`` without dividing the whole row (the same numbers)."""
-    if raw.size == 0 or at.size == 0:
-        return np.zeros(at.size, dtype=np.float32)
-    shifted = raw.astype(np.float64) - float(np.max(raw))
-    exp = np.exp(shifted)
-    return np.asarray(exp[at] / exp.sum(), dtype=np.float32)
+def _softmax_denominators(rows: NDArray[np.float32], top: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``Σ exp(raw − max)`` of each row, in float64. Rows mostly of exact zeros (EASE's items outside its
+    matrix, block-structured data) count their zeros once instead of taking their exponentials: the same
+    sum up to float64 rounding, far below the float32 scores it divides."""
+    zeros = rows.size - np.count_nonzero(rows)
+    if zeros < 0.9 * rows.size:
+        shifted = rows.astype(np.float64) - top[:, None]
+        return np.asarray(np.exp(shifted, out=shifted).sum(axis=1), dtype=np.float64)
+    flat = np.flatnonzero(rows)
+    row_of = flat // rows.shape[1]
+    terms = np.exp(rows.reshape(-1)[flat].astype(np.float64) - top[row_of])
+    sums = np.bincount(row_of, weights=terms, minlength=len(rows))
+    zero_counts = rows.shape[1] - np.bincount(row_of, minlength=len(rows))
+    return np.asarray(sums + zero_counts * np.exp(-top), dtype=np.float64)
 
 
 def _softmax(raw: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -70,7 +70,7 @@ def cold_candidates(
     return np.flatnonzero(cold).astype(np.int64)
 
 
-def _cold_cached(
+def cached_cold_candidates(
     catalog: Catalog, popularity: npt.NDArray[np.floating] | npt.NDArray[np.integer], cutoff_days: float
 ) -> npt.NDArray[np.int64]:
     """:func:`cold_candidates`, computed once per catalog, model popularity and cut-off (a batch job asks
@@ -93,7 +93,7 @@ def exploration_items(
     exclude: Iterable[int] = (),
 ) -> list[int]:
     """Up to ``limit`` cold items for this user (catalog indices), best match first."""
-    candidates = _cold_cached(catalog, popularity, cutoff_days)
+    candidates = cached_cold_candidates(catalog, popularity, cutoff_days)
     taken = set(exclude)
     candidates = np.array([c for c in candidates.tolist() if mask[c] and c not in taken], dtype=np.int64)
     if len(candidates) == 0 or limit <= 0:
