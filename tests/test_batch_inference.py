@@ -5,6 +5,7 @@ error while the job goes on, and bad requests are refused."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,3 +314,43 @@ def test_missing_input_fails_the_job_with_a_reason(ml: Movielens) -> None:
         lambda: ml.personalize.describe_batch_inference_job(batchInferenceJobArn=arn)["batchInferenceJob"]
     )
     assert job["status"] == "CREATE FAILED" and "nothing-here.json" in job["failureReason"]
+
+
+def test_progress_in_describe_lastupdated_and_the_job_log(
+    ml: Movielens, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three input files: the raw Describe response's jobProgress, lastUpdatedDateTime moved by each
+    block, and one progress line per file in the server's job log."""
+    caplog.set_level(logging.INFO, logger="pertinent.jobs")
+    folder = ml.tmp / "progress"
+    (folder / "input").mkdir(parents=True)
+    for n, users in enumerate((ml.users[:40], ml.users[40:80], ml.users[80:120])):
+        (folder / "input" / f"part{n}.json").write_text(
+            "".join(json.dumps({"userId": u}) + "\n" for u in users)
+        )
+    raw: list[dict[str, Any]] = []
+    client = ml.server.client()
+    client.meta.events.register(
+        "after-call.personalize.DescribeBatchInferenceJob",
+        lambda http_response, **_: raw.append(json.loads(http_response.content)),
+    )
+    arn = client.create_batch_inference_job(
+        jobName="progress",
+        solutionVersionArn=ml.version,
+        jobInput={"s3DataSource": {"path": str(folder / "input") + "/"}},
+        jobOutput={"s3DataDestination": {"path": str(folder / "output") + "/"}},
+        roleArn=ROLE,
+    )["batchInferenceJobArn"]
+    job = wait_for_status(
+        lambda: client.describe_batch_inference_job(batchInferenceJobArn=arn)["batchInferenceJob"],
+        timeout=300,
+    )
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    assert "jobProgress" not in job  # botocore's shape has no member for it: boto3 drops it
+    assert raw[-1]["batchInferenceJob"]["jobProgress"] == {"fraction": 1.0, "linesDone": 120, "files": 3}
+    assert job["lastUpdatedDateTime"] > job["creationDateTime"]
+    lines = [
+        r.getMessage() for r in caplog.records if arn in r.getMessage() and "state=progress" in r.getMessage()
+    ]
+    assert [line.split("fraction=")[1].split()[0] for line in lines] == ["0.333", "0.667", "1"], lines
+    assert sorted(p.name for p in (folder / "output").iterdir()) == [f"part{n}.json.out" for n in range(3)]

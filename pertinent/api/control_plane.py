@@ -14,6 +14,7 @@ from pertinent.api.errors import AMZ_JSON, control_plane_error, internal_error, 
 from pertinent.api.ownership import refuse_foreign_arns
 from pertinent.api.service_model import ServiceCodec
 from pertinent.control import Context, Operation
+from pertinent.control.batch_jobs import WIRE_EXTENSIONS
 from pertinent.errors import (
     InvalidInputException,
     NotImplementedOperation,
@@ -57,7 +58,11 @@ class ControlPlane:
             result = await run_in_threadpool(function, self.ctx, **kwargs)
             if not operation.startswith(("Describe", "List", "Get")):
                 self.after_write()
-            return json_response(self.codec.encode_output(operation, result), AMZ_JSON)
+            wire = self.codec.encode_output(operation, result)
+            extend = WIRE_EXTENSIONS.get(operation)
+            if extend is not None and result is not None:
+                extend(result, wire)
+            return json_response(wire, AMZ_JSON)
         except PersonalizeError as exc:
             return control_plane_error(exc)
         except Exception as exc:

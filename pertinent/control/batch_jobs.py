@@ -221,6 +221,26 @@ def list_batch_segment_jobs(
     return {"batch_segment_jobs": page, "next_token": token}
 
 
+def wire_progress(result: Record, body: dict[str, Any]) -> None:
+    """Add ``jobProgress`` to a Describe response's raw JSON (botocore's shapes have no member for it,
+    so SDKs ignore it; curl, ``--debug`` and boto3's ``after-call`` hook see it)."""
+    for key, member in (("batch_inference_job", "batchInferenceJob"), ("batch_segment_job", "batchSegmentJob")):
+        record = result.get(key)
+        progress = record.get("job_progress") if isinstance(record, dict) else None
+        if progress and member in body:
+            body[member]["jobProgress"] = {
+                "fraction": progress.get("fraction", 0.0),
+                "linesDone": progress.get("lines", 0),
+                "files": progress.get("files", 0),
+            }
+
+
+#: operations whose raw response carries pertinent's extra members (see docs/batch.md)
+WIRE_EXTENSIONS: dict[str, Callable[[Record, dict[str, Any]], None]] = {
+    "DescribeBatchInferenceJob": wire_progress,
+    "DescribeBatchSegmentJob": wire_progress,
+}
+
 OPERATIONS: dict[str, Operation] = {
     "CreateBatchInferenceJob": create_batch_inference_job,
     "DescribeBatchInferenceJob": describe_batch_inference_job,
@@ -236,8 +256,12 @@ OPERATIONS: dict[str, Operation] = {
 FileRunner = Callable[[str, Callable[[int, int], None]], Any]
 
 
-def _run_files(ctx: Context, arn: str, job: Record, answer_file: FileRunner) -> None:
-    """Read every input file, answer it, write ``<name>.out``; progress in ``job_progress``."""
+def _run_files(ctx: Context, arn: str, job: Record, kind: str, answer_file: FileRunner) -> None:
+    """Read every input file, answer it, write ``<name>.out``.
+
+    Progress, after every block of lines: ``job_progress`` in the record (the raw Describe response's
+    ``jobProgress``, see :func:`wire_progress`), ``lastUpdatedDateTime`` moved to the time of the block,
+    and a ``state=progress`` line in the server's job log every 10 %."""
     endpoint = ctx.settings.s3_endpoint_url
     policy = LocationPolicy.of(ctx.settings)
     sources = open_sources(job["job_input"]["s3_data_source"]["path"], endpoint, suffix="", policy=policy)
@@ -248,8 +272,7 @@ def _run_files(ctx: Context, arn: str, job: Record, answer_file: FileRunner) -> 
         def progress(done: int, total: int, index: int = index, before: int = lines_done) -> None:
             fraction = (index + (done / total if total else 1.0)) / len(sources)
             state = {"fraction": round(fraction, 4), "lines": before + done, "files": len(sources)}
-            ctx.store.update(arn, {"job_progress": state})
-            kind = "batch-segment" if ":batch-segment-job/" in arn else "batch-inference"
+            ctx.store.update(arn, {"job_progress": state, "last_updated_date_time": ctx.now()})
             ctx.telemetry.job_progress(kind, arn, fraction, f"{before + done} lines")
 
         stream = opener()
@@ -268,13 +291,13 @@ def _run_files(ctx: Context, arn: str, job: Record, answer_file: FileRunner) -> 
     ctx.store.update(arn, {"job_progress": {"fraction": 1.0, "lines": lines_done, "files": len(sources)}})
 
 
-def _run(ctx: Context, arn: str, build: Callable[[Record], FileRunner]) -> None:
+def _run(ctx: Context, arn: str, kind: str, build: Callable[[Record], FileRunner]) -> None:
     job = ctx.store.get(arn)
     if job is None or job.get("status") not in (CREATE_PENDING, CREATE_IN_PROGRESS):
         return  # (IN_PROGRESS: a retry after the worker holding the job died; the output is rewritten)
     set_status(ctx, arn, CREATE_IN_PROGRESS, job_progress={"fraction": 0.0, "lines": 0})
     try:
-        _run_files(ctx, arn, job, build(job))
+        _run_files(ctx, arn, job, kind, build(job))
     except ImportFailure as exc:
         set_status(ctx, arn, CREATE_FAILED, str(exc))
         return
@@ -300,7 +323,7 @@ def run_batch_inference_job(ctx: Context, arn: str, recommender: Any) -> None:
         batch = BatchInference(ctx, recommender, loaded, int(job["num_results"]), job.get("filter_arn"))
         return batch.run
 
-    _run(ctx, arn, build)
+    _run(ctx, arn, "batch-inference", build)
 
 
 def run_batch_segment_job(ctx: Context, arn: str, recommender: Any) -> None:
@@ -314,4 +337,4 @@ def run_batch_segment_job(ctx: Context, arn: str, recommender: Any) -> None:
         segments = BatchSegments(ctx, recommender, loaded, int(job["num_results"]), job.get("filter_arn"))
         return segments.run
 
-    _run(ctx, arn, build)
+    _run(ctx, arn, "batch-segment", build)

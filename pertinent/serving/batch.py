@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +67,8 @@ CHUNK = 256
 #: vanishes, small enough to stay in memory (8M float32 = 32 MB, plus the softmax's float64 rows)
 BLOCK_ENTRIES = 8_000_000
 MAX_BLOCK = 4096
+#: threads answering user blocks of one job
+THREADS = 2
 Record = dict[str, Any]
 #: progress(lines done in this file, lines in this file)
 Progress = Callable[[int, int], None]
@@ -154,6 +158,7 @@ class BatchInference:
         self._events: dict[str, list[dict[str, Any]]] | None = None
         self._ids: tuple[Any, list[str]] | None = None  # (catalog, its item ids JSON-encoded)
         self._shared_masks: dict[tuple[tuple[str, str], ...], npt.NDArray[np.bool_]] = {}
+        self._done = 0  # lines of the current file handed out (threaded runs)
 
     # -- the group's event log, read once -----------------------------------------------------------
     def events_by_user(self) -> dict[str, list[dict[str, Any]]]:
@@ -170,19 +175,54 @@ class BatchInference:
 
     # -- one file ------------------------------------------------------------------------------------
     def run(self, text: str, progress: Progress | None = None) -> Iterator[str]:
-        """Output lines for the input file ``text`` (blank lines skipped), in input order."""
+        """Output lines for the input file ``text`` (blank lines skipped), in input order; ``progress``
+        is called as each block is done.
+
+        User blocks are answered by :data:`THREADS` threads (numpy and scipy release the GIL while they
+        score and rank a block); the blocks' lines come out in input order."""
         raw_lines = [(n, t) for n, t in enumerate(text.splitlines(), start=1) if t.strip()]
         total = len(raw_lines)
-        size = CHUNK
+        self._done = 0
+        size, threads = CHUNK, 1
         if self.loaded.recipe_type not in ("RELATED_ITEMS", "PERSONALIZED_RANKING"):
-            size = block_size(len(self.loaded.model.item_ids))
-        for start in range(0, total, size):
+            size, threads = block_size(len(self.loaded.model.item_ids)), THREADS
+            if total < size * threads:  # a small job: a block for each thread
+                size = max(CHUNK, -(-total // threads))
+            self.events_by_user()  # read once, before the threads share it
+            self.recommender.data.catalog(
+                self.loaded.dataset_group_arn, self.loaded.version_arn, self.loaded.model.item_ids
+            )
+
+        def answer(start: int) -> list[str]:
             chunk = [self._parse(n, t) for n, t in raw_lines[start : start + size]]
             self._answer_chunk([line for line in chunk if line.error is None])
-            for line in chunk:
-                yield _dump(line)
-            if progress is not None:
-                progress(min(start + size, total), total)
+            return [_dump(line) for line in chunk]
+
+        starts = range(0, total, size)
+        if threads == 1 or len(starts) == 1:
+            blocks: Iterator[list[str]] = map(answer, starts)
+            for start, lines in zip(starts, blocks, strict=True):
+                yield from lines
+                if progress is not None:
+                    progress(min(start + size, total), total)
+            return
+        with ThreadPoolExecutor(threads, thread_name_prefix="pertinent-batch") as pool:
+            pending: deque[Future[list[str]]] = deque()
+            for start in starts:  # at most 2 blocks a thread in flight: bounded memory
+                pending.append(pool.submit(answer, start))
+                if len(pending) > 2 * threads:
+                    yield from self._finish(pending.popleft(), progress, total, size)
+            while pending:
+                yield from self._finish(pending.popleft(), progress, total, size)
+
+    def _finish(
+        self, future: Future[list[str]], progress: Progress | None, total: int, size: int
+    ) -> Iterator[str]:
+        lines = future.result()
+        self._done += len(lines)
+        yield from lines
+        if progress is not None:
+            progress(min(self._done, total), total)
 
     def _parse(self, number: int, text: str) -> _Line:
         try:
