@@ -6,10 +6,14 @@ The input is a CSV with one ``USER_ID`` column (``dataSource.dataLocation``: loc
 * every dataset of the group with a ``USER_ID`` column (Interactions, Users, Action interactions): the bulk
   Parquet is rewritten without their rows (other rows unchanged, same order), under the dataset's lock;
 * the event log: every PutEvents / PutUsers record of theirs (anonymous sessions under their id too);
-* the trained models' per-user data: the users' training histories are dropped from every artifact of the
-  group, so the next GetRecommendations for them is a cold user's; the model weights forget them at the
-  next training, as Personalize documents
-  (https://docs.aws.amazon.com/personalize/latest/dg/delete-records.html);
+* the trained models' per-user data, in every artifact of the group (solution versions of every recipe,
+  domain recommenders): the users' training histories, the v2 engine's per-user rows (last event,
+  impressions; the other users keep their own rows), next-best-action histories and user features — so the
+  next GetRecommendations / GetActionRecommendations for them is a cold user's; the model weights forget
+  them at the next training, as Personalize documents
+  (https://docs.aws.amazon.com/personalize/latest/dg/delete-records.html) — for a recommender, at its
+  next retraining;
+* experiment exposures (native A/B tests log them as events of the user) go with the event log;
 * per-user caches: serving processes key them on the files rewritten here and on the group's erasure
   count (in the database), so every process and replica sees the erasure on its next request; with object
   storage the rewritten model data is stored again and every replica fetches it.
@@ -157,19 +161,71 @@ def _erase_from_bulk(path: Path, users: set[str]) -> set[str]:
     return found
 
 
-def _erase_from_artifact(artifact_dir: Path, users: set[str]) -> set[str]:
-    """Drop the users' training histories from a trained model's ``data.npz`` (atomically)."""
+#: arrays of a recipe's saved state (``model.npz``) with one row per model user, in ``data.npz``'s user
+#: order (the v2 engine's last-event features and impressions): rows of erased users go, the others keep
+#: their order, so every remaining user's index still finds its own row
+PER_USER_ARRAYS = ("user_last_event_type", "user_last_event_value", "user_last_time")
+PER_USER_CSR = ("user_impressions",)
+
+
+def _write_npz(path: Path, arrays: dict[str, Any]) -> None:
+    import numpy as np
+
+    tmp = path.with_name(path.stem + ".erasing.npz")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    tmp.replace(path)
+
+
+def _erase_recipe_rows(model_file: Path, keep: Any) -> bool:
+    """Drop the erased users' rows from the recipe state's per-user arrays; whether there were any."""
+    import numpy as np
+
+    if not model_file.exists():
+        return False
+    with np.load(model_file, allow_pickle=False) as archive:
+        names = set(archive.files)
+        if not any(n in names for n in PER_USER_ARRAYS) and not any(
+            f"{n}__indptr" in names for n in PER_USER_CSR
+        ):
+            return False
+        arrays = {key: archive[key] for key in archive.files}
+    n_users = len(keep)
+    for name in PER_USER_ARRAYS:
+        if name in arrays and len(arrays[name]) == n_users:
+            arrays[name] = arrays[name][keep]
+    for name in PER_USER_CSR:
+        if f"{name}__indptr" not in arrays or int(arrays[f"{name}__shape"][0]) != n_users:
+            continue
+        indptr = arrays[f"{name}__indptr"].astype(np.int64)
+        lengths = np.diff(indptr)
+        entries = np.repeat(keep, lengths)
+        arrays[f"{name}__data"] = arrays[f"{name}__data"][entries]
+        arrays[f"{name}__indices"] = arrays[f"{name}__indices"][entries]
+        arrays[f"{name}__indptr"] = np.concatenate([[0], np.cumsum(lengths[keep])]).astype(np.int64)
+        arrays[f"{name}__shape"] = np.asarray(
+            [int(keep.sum()), int(arrays[f"{name}__shape"][1])], dtype=np.int64
+        )
+    _write_npz(model_file, arrays)
+    return True
+
+
+def _erase_from_artifact(artifact_dir: Path, users: set[str]) -> tuple[set[str], list[str]]:
+    """Drop the users' training histories from a trained model's ``data.npz``, and their rows from the
+    recipe's per-user state (``model.npz``), atomically per file; the users found and the files rewritten
+    (``model.npz`` first: serving reloads a model when ``data.npz`` changes)."""
     import numpy as np
 
     data_file = artifact_dir / "data.npz"
     if not data_file.exists():
-        return set()
+        return set(), []
     with np.load(data_file, allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files}
     user_ids = arrays["user_ids"]
     erased = np.isin(user_ids, np.asarray(sorted(users), dtype=user_ids.dtype))
     if not erased.any():
-        return set()
+        return set(), []
+    rewritten = ["model.npz"] if _erase_recipe_rows(artifact_dir / "model.npz", ~erased) else []
     indptr = arrays["history_indptr"].astype(np.int64)
     lengths = np.diff(indptr)
     keep_rows = np.repeat(~erased, lengths)
@@ -177,11 +233,48 @@ def _erase_from_artifact(artifact_dir: Path, users: set[str]) -> set[str]:
     arrays["history_indptr"] = np.concatenate([[0], np.cumsum(lengths[~erased])]).astype(indptr.dtype)
     arrays["history_items"] = arrays["history_items"][keep_rows]
     arrays["history_weights"] = arrays["history_weights"][keep_rows]
-    tmp = artifact_dir / "data.erasing.npz"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    tmp.replace(data_file)
-    return {str(u) for u in user_ids[erased].tolist()}
+    _write_npz(data_file, arrays)
+    return {str(u) for u in user_ids[erased].tolist()}, [*rewritten, "data.npz"]
+
+
+def _erase_from_action_artifact(artifact_dir: Path, users: set[str]) -> tuple[set[str], list[str]]:
+    """A next-best-action model's per-user data: its users' action histories (``histories.npz``) and
+    their Users-dataset features (``actions.json``)."""
+    import json
+
+    import numpy as np
+
+    histories = artifact_dir / "histories.npz"
+    catalog = artifact_dir / "actions.json"
+    found: set[str] = set()
+    rewritten: list[str] = []
+    if catalog.exists():
+        data = json.loads(catalog.read_text())
+        rows = data.get("users", {}).get("rows", {})
+        hit = set(rows) & users
+        if hit:
+            data["users"]["rows"] = {u: r for u, r in rows.items() if u not in hit}
+            tmp = catalog.with_name("actions.erasing.json")
+            tmp.write_text(json.dumps(data, default=str))
+            tmp.replace(catalog)
+            found |= hit
+            rewritten.append("actions.json")
+    if histories.exists():
+        with np.load(histories, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        user_ids = arrays["user_ids"]
+        erased = np.isin(user_ids, np.asarray(sorted(users), dtype=user_ids.dtype))
+        if erased.any():
+            lengths = np.diff(arrays["indptr"].astype(np.int64))
+            keep = np.repeat(~erased, lengths)
+            arrays["user_ids"] = user_ids[~erased]
+            arrays["indptr"] = np.concatenate([[0], np.cumsum(lengths[~erased])]).astype(np.int64)
+            for key in ("actions", "timestamps", "kinds"):
+                arrays[key] = arrays[key][keep]
+            _write_npz(histories, arrays)
+            found |= {str(u) for u in user_ids[erased].tolist()}
+            rewritten.append("histories.npz")
+    return found, rewritten
 
 
 def _group_artifacts(ctx: Context, dataset_group_arn: str) -> list[tuple[str, bool]]:
@@ -232,10 +325,12 @@ def run_data_deletion_job(runner: JobRunner, arn: str) -> None:
             artifact_dir = (
                 ctx.artifact_dir(model_arn) if training else ctx.trained_artifact(model_arn, revision)
             )
-            found = _erase_from_artifact(artifact_dir, wanted)
-            if found and not training:
-                ctx.republish_artifact_file(model_arn, "data.npz")  # object storage: for every replica
-            erased |= found
+            found, rewritten = _erase_from_artifact(artifact_dir, wanted)
+            more, rewritten_too = _erase_from_action_artifact(artifact_dir, wanted)
+            if not training:
+                for name in rewritten + rewritten_too:  # object storage: for every replica
+                    ctx.republish_artifact_file(model_arn, name)
+            erased |= found | more
             if not training:  # merged training inputs of finished versions hold the users' rows too
                 shutil.rmtree(artifact_dir / "inputs", ignore_errors=True)
         ctx.record_erasure(group)  # in the database: every process drops its per-user caches

@@ -43,7 +43,7 @@ class ActionRecommender:
     def __init__(self, ctx: Context, recommender: Recommender) -> None:
         self.ctx = ctx
         self.recommender = recommender  # for compiled filters
-        self._models: dict[str, ActionModel] = {}
+        self._models: dict[tuple[str, str], ActionModel] = {}
         self._catalogs: dict[tuple[str, str], tuple[int, ActionCatalog, ItemTable]] = {}
         self._lock = threading.Lock()
 
@@ -64,13 +64,21 @@ class ActionRecommender:
                 f"Campaign {campaign_arn} uses {arns.parse(version['recipe_arn']).path}; GetActionRecommendations "
                 "needs an aws-next-best-action campaign."
             )
-        model = self._models.get(version_arn)
+        # keyed on the group's artifact revision: a data deletion job rewrites the users' histories and
+        # features in the artifact and moves it, so every process reloads the model on its next request
+        revision = self.ctx.artifact_revision(
+            self.ctx.store.get(version["dataset_group_arn"], "dataset-group")
+        )
+        key = (version_arn, revision)
+        model = self._models.get(key)
         if model is None:
             with self._lock:
-                model = self._models.get(version_arn)
+                model = self._models.get(key)
                 if model is None:
-                    folder = self.ctx.trained_artifact(version_arn)
-                    model = self._models[version_arn] = load_action_model(folder)
+                    folder = self.ctx.trained_artifact(version_arn, revision)
+                    model = load_action_model(folder)
+                    self._models = {k: m for k, m in self._models.items() if k[0] != version_arn}
+                    self._models[key] = model
                     self.ctx.storage.hold(folder, model)
         return campaign, version, model
 
