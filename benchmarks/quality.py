@@ -268,7 +268,11 @@ def v2_ndcg(data: InteractionData, split: Split, *, use_context: bool) -> tuple[
             weights=split.split.input_weights[row],
             context_codes=context,
             user_codes=user_codes,
-            time=float(data.timestamps[split.first_target_row[row] - 1]),  # the request follows the input
+            # the request is made right before the first predicted interaction (as live traffic is)
+            time=float(data.timestamps[split.first_target_row[row]]),
+            gap_seconds=float(
+                data.timestamps[split.first_target_row[row]] - data.timestamps[split.first_target_row[row] - 1]
+            ),
         )
         ids, _ = model.recommend_state(state, K, exclude=h)
         return ids

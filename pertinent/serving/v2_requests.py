@@ -5,6 +5,7 @@ metadata (bulk Users data plus every PutUsers)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -69,4 +70,5 @@ def request_state(
         last_event_type=None if last is None else str(last.get("event_type") or ""),
         last_event_value=None if last is None else last.get("event_value"),
         request_time=None if last is None else float(last.get("timestamp") or 0.0) or None,
+        now=time.time(),
     )

@@ -45,6 +45,13 @@ BASE_FEATURES: tuple[str, ...] = (
     "history_length",
     "last_event_type",
     "last_event_value",
+    "v1_z",
+    "transition_z",
+    "blend",
+    "log_gap_seconds",
+    "recent_popularity_short",
+    "recent_popularity_long",
+    "popularity_before",
 )
 LAST_EVENT_TYPE = BASE_FEATURES.index("last_event_type")
 NEVER = 1e4  # events_since_seen of an item never seen
@@ -62,6 +69,7 @@ class RequestState:
     last_event_type: int = -1
     last_event_value: float = float("nan")
     time: float = float("nan")  # epoch seconds of the request (the newest event); NaN: the data's end
+    gap_seconds: float = float("nan")  # seconds from the newest event to the request; NaN: unknown
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +92,21 @@ class Generators:
     #: mean log interaction count of an item's metadata tokens: a last tie-breaker among cold items
     metadata_popularity: NDArray[np.float32] | None = None
     candidate_counts: tuple[int, int, int, int, int, int, int] = (150, 60, 60, 40, 30, 20, 20)
+    #: every interaction as ``item * stride + (timestamp - start)``, sorted: item counts in any time window
+    event_keys: NDArray[np.int64] | None = None
+    start_time: float = 0.0
+    stride: int = 1
+
+    def counts_between(self, c: NDArray[np.int64], lo: float, hi: float) -> NDArray[np.float32]:
+        """Interactions of items ``c`` with ``lo <= timestamp < hi``."""
+        if self.event_keys is None:
+            return np.zeros(len(c), dtype=np.float32)
+        span = self.stride - 1
+        a = int(np.clip(np.ceil(lo - self.start_time), 0, span))
+        b = int(np.clip(np.ceil(hi - self.start_time), 0, span))
+        base = c * self.stride
+        keys = self.event_keys
+        return (np.searchsorted(keys, base + b) - np.searchsorted(keys, base + a)).astype(np.float32)
 
     @property
     def n_items(self) -> int:
@@ -163,6 +186,14 @@ def candidate_features(
             _first_allowed(gen.trending_order, k_trend, allowed),
             _first_allowed(gen.newest_order, k_new, allowed),
         ]
+        # popular among requests with the same context value / users with the same metadata value:
+        # ``log P(item | value)`` up to a constant
+        for tables, codes in ((gen.context_lifts, state.context_codes), (gen.user_lifts, state.user_codes)):
+            for name, table in tables.items():
+                found = table.features(codes.get(name, -1))
+                if found is not None:
+                    conditional = gen.popularity + found[0]
+                    parts.append(_top(conditional - conditional.min() + 1e-6, k_pop, allowed))
         candidates = np.unique(np.concatenate(parts)).astype(np.int64)
     c = candidates
     if len(c) == 0:
@@ -198,6 +229,11 @@ def candidate_features(
         float(np.log1p(len(items))),
         float(state.last_event_type) if state.last_event_type >= 0 else float("nan"),
         state.last_event_value,
+        _z(v1, c),
+        _z(trans, c),
+        _z(v1, c) + _z(trans, c),
+        float(np.log1p(max(state.gap_seconds, 0.0))) if np.isfinite(state.gap_seconds) else float("nan"),
+        *_time_columns(gen, state, c),
     ]
     for name, table in gen.context_lifts.items():
         columns += _lift_columns(table, state.context_codes.get(name, -1), c)
@@ -207,6 +243,22 @@ def candidate_features(
     for j, col in enumerate(columns):
         matrix[:, j] = col
     return Scored(c, matrix, v1)
+
+
+def _z(values: NDArray[np.float32], c: NDArray[np.int64]) -> NDArray[np.float32]:
+    """``values[c]`` standardized over the whole catalog (the tuned blend baseline's scale)."""
+    std = float(values.std())
+    return ((values[c] - float(values.mean())) / (std or 1.0)).astype(np.float32)
+
+
+def _time_columns(gen: Generators, state: RequestState, c: NDArray[np.int64]) -> list[NDArray[np.float32]]:
+    """Item activity before the request: in the last 1 % and 10 % of the data's span, and all before."""
+    now = state.time if np.isfinite(state.time) else gen.end_time
+    span = max(gen.end_time - gen.start_time, 1.0)
+    short = gen.counts_between(c, now - 0.01 * span, now)
+    long = gen.counts_between(c, now - 0.1 * span, now)
+    before = gen.counts_between(c, gen.start_time - 1.0, now)
+    return [np.log1p(short), np.log1p(long), np.log1p(before)]
 
 
 def _age_days(gen: Generators, state: RequestState, c: NDArray[np.int64]) -> NDArray[np.float32]:

@@ -128,6 +128,8 @@ V2_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
     ),
 )
 MIN_QUERIES = 30
+SHORT_SHARE = 0.25  # training queries cut to their last 0-3 events (new users, new sessions)
+REPEAT_SHARE = 0.3  # training queries whose candidates include the user's history items
 NON_CANDIDATE = -1.0e4
 
 
@@ -189,7 +191,7 @@ class TwoStageRecipe(Recipe):
             reduced = data.select(keep)
             gen = self._fit_generators(reduced, side.select(keep), items_from=data)
             names = gen.feature_names()
-            ranker, trees = self._train_ranker(gen, data, side, reduced, users, tails, rng)
+            ranker, trees = self._train_ranker(gen, data, side, users, tails, rng)
         self.generators_ = self._fit_generators(data, side)
         self.feature_names_ = tuple(names or self.generators_.feature_names())
         self.ranker_ = ranker
@@ -219,7 +221,13 @@ class TwoStageRecipe(Recipe):
         age = np.where(np.isfinite(created), end - created, 0.0)
         tokens = data.item_features
         gap = int(self.params_["transition_gap"])
+        start = float(stats.timestamps.min()) if stats.n_interactions else 0.0
+        stride = int(end - start) + 2
+        keys = np.sort(stats.item_idx.astype(np.int64) * stride + (stats.timestamps.astype(np.int64) - int(start)))
         return Generators(
+            event_keys=keys,
+            start_time=start,
+            stride=stride,
             base=base,
             transitions=transition_matrix(data.user_idx, data.item_idx, n, max_gap=gap),
             cooccurrence=cooccurrence_matrix(data.user_idx, data.item_idx, n),
@@ -249,45 +257,62 @@ class TwoStageRecipe(Recipe):
         gen: Generators,
         data: InteractionData,
         side: InteractionSide,
-        reduced: InteractionData,
         users: NDArray[np.int64],
         tails: Mapping[int, tuple[int, int]],
         rng: np.random.Generator,
     ) -> tuple[Any, int]:
         import lightgbm as lgb
 
-        reduced_side = reduced.side
         stats = _ItemStats.of(data)
         rows: list[NDArray[np.float32]] = []
         labels: list[NDArray[np.float32]] = []
         groups: list[int] = []
         query_users: list[int] = []
-        r_indptr = reduced.user_indptr
+        full_indptr = data.user_indptr
         for user in users.tolist():
-            lo, hi = int(r_indptr[user]), int(r_indptr[user + 1])
             t_lo, t_hi = tails[user]
-            targets = data.item_idx[t_lo:t_hi]
-            if rng.random() < 0.25:  # short histories too: new users, first events of a session
-                lo = max(lo, hi - int(rng.integers(0, 4)))
-            drop_context = rng.random() < 1.0 / 3.0
-            context = {} if drop_context else {n: int(c.codes[t_lo]) for n, c in side.context.items()}
-            state = _training_state(reduced, reduced_side, user, lo, hi, context, side)
-            when = float(reduced.timestamps[hi - 1]) if hi > lo else float(data.timestamps[t_lo])
-            state = dataclasses.replace(state, time=when)
-            scored = candidate_features(gen, state)
-            stats.without_own_events(scored, t_lo, t_hi)
-            label = np.isin(scored.candidates, targets).astype(np.float32)
-            if not label.any():
-                continue
-            rows.append(scored.features)
-            labels.append(label)
-            groups.append(len(label))
-            query_users.append(user)
+            lo = int(full_indptr[user])
+            # a query per cut inside the held-out tail (at most three): the history is everything before
+            # the cut (the tail's first events are live events the generators never saw, as at serving)
+            cuts = sorted(rng.choice(t_hi - t_lo, size=min(3, t_hi - t_lo), replace=False).tolist())
+            for offset in cuts:
+                cut = t_lo + offset
+                q_lo = lo
+                if rng.random() < SHORT_SHARE:  # short histories too: new users, first events of a session
+                    q_lo = max(lo, cut - int(rng.integers(0, 4)))
+                drop_context = rng.random() < 1.0 / 3.0
+                context = {} if drop_context else {n: int(c.codes[cut]) for n, c in side.context.items()}
+                state = _training_state(data, side, user, q_lo, cut, context)
+                when = float(data.timestamps[cut])  # the request comes right before the next event
+                gap = when - float(data.timestamps[cut - 1]) if cut > q_lo else float("nan")
+                state = dataclasses.replace(state, time=when, gap_seconds=gap)
+                ahead = data.item_idx[cut:t_hi].astype(np.int64)
+                repeats = rng.random() < REPEAT_SHARE
+                allowed = None
+                if not repeats:  # the usual request: what is new to the user (filters, unseen lists)
+                    allowed = np.ones(gen.n_items, dtype=bool)
+                    allowed[state.items] = False
+                    ahead = ahead[allowed[ahead]]
+                if len(ahead) == 0:
+                    continue
+                scored = candidate_features(gen, state, allowed=allowed)
+                stats.without_own_events(scored, t_lo, t_hi)
+                # the very next item counts most, the later held-out ones as well
+                label = np.isin(scored.candidates, ahead).astype(np.float32)
+                label[scored.candidates == ahead[0]] = 2.0
+                if not label.any():
+                    continue
+                rows.append(scored.features)
+                labels.append(label)
+                groups.append(len(label))
+                query_users.append(user)
         if len(groups) < MIN_QUERIES:
             return None, 0
-        order = rng.permutation(len(groups))
-        n_valid = max(1, len(groups) // 5)
-        valid_q, train_q = np.sort(order[:n_valid]), np.sort(order[n_valid:])
+        # validation users (all their queries): the ranker's size is chosen there
+        distinct = np.unique(query_users)
+        valid_users = rng.choice(distinct, size=max(1, len(distinct) // 5), replace=False)
+        is_valid = np.isin(np.asarray(query_users), valid_users)
+        valid_q, train_q = np.flatnonzero(is_valid), np.flatnonzero(~is_valid)
 
         def stack(q: NDArray[np.int64]) -> tuple[NDArray[np.float32], NDArray[np.float32], list[int]]:
             x = np.vstack([rows[i] for i in q.tolist()])
@@ -302,33 +327,42 @@ class TwoStageRecipe(Recipe):
             group=g_train,
             feature_name=[f"f{j}_" + re.sub(r"[^A-Za-z0-9_]", "_", name) for j, name in enumerate(names)],
             categorical_feature=[LAST_EVENT_TYPE],
-            free_raw_data=True,
+            free_raw_data=False,
         )
         valid_set = lgb.Dataset(x_valid, y_valid, group=g_valid, reference=train_set)
-        params = {
-            "objective": "lambdarank",
-            "metric": "ndcg",
-            "eval_at": [10],
-            "learning_rate": float(self.params_["ranker_learning_rate"]),
-            "num_leaves": int(self.params_["ranker_leaves"]),
-            "min_data_in_leaf": 50,
-            "feature_fraction": 0.9,
-            "lambdarank_truncation_level": 30,
-            "num_threads": 1,
-            "seed": self.random_state,
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbose": -1,
-        }
-        booster = lgb.train(
-            params,
-            train_set,
-            num_boost_round=int(self.params_["ranker_max_trees"]),
-            valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(30, verbose=False)],
-        )
-        best = int(booster.best_iteration or booster.current_iteration())
-        model_text = booster.model_to_string(num_iteration=best)
+        leaves = int(self.params_["ranker_leaves"])
+        best_score, best_text, best_trees = -1.0, "", 0
+        # the ranker's shape: two sizes tried, each with early stopping, chosen on the validation users
+        for num_leaves, min_leaf in ((max(4, leaves // 2), 50), (leaves, 100)):
+            params = {
+                "objective": "lambdarank",
+                "metric": "ndcg",
+                "eval_at": [10],
+                "learning_rate": float(self.params_["ranker_learning_rate"]),
+                "num_leaves": num_leaves,
+                "min_data_in_leaf": min_leaf,
+                "feature_fraction": 0.9,
+                "lambdarank_truncation_level": 30,
+                "max_bin": 63,
+                "num_threads": 1,
+                "seed": self.random_state,
+                "deterministic": True,
+                "force_row_wise": True,
+                "verbose": -1,
+            }
+            booster = lgb.train(
+                params,
+                train_set,
+                num_boost_round=int(self.params_["ranker_max_trees"]),
+                valid_sets=[valid_set],
+                callbacks=[lgb.early_stopping(30, verbose=False)],
+            )
+            trees = int(booster.best_iteration or booster.current_iteration())
+            score = float(booster.best_score["valid_0"]["ndcg@10"]) if booster.best_score else 0.0
+            if score > best_score:
+                best_score, best_trees = score, trees
+                best_text = booster.model_to_string(num_iteration=trees)
+        model_text, best = best_text, best_trees
         return lgb.Booster(model_str=model_text), best
 
     # ------------------------------------------------------------------ requests
@@ -344,8 +378,12 @@ class TwoStageRecipe(Recipe):
         last_event_type: str | None = None,
         last_event_value: float | None = None,
         request_time: float | None = None,
+        now: float | None = None,
     ) -> RequestState:
-        """Encode a request: context values override the user's metadata of the same column."""
+        """Encode a request: context values override the user's metadata of the same column.
+
+        ``request_time``: the newest live event's time (default: the user's newest training event);
+        ``now``: the request's wall-clock time, for the time since the newest event."""
         self._check_fitted()
         items = self._check_items(history)
         w = np.ones(len(items), dtype=np.float32) if weights is None else np.asarray(weights, np.float32)
@@ -378,7 +416,12 @@ class TwoStageRecipe(Recipe):
             lowered = last_event_type.strip().lower()
             event_type = self.event_types_.index(lowered) if lowered in self.event_types_ else -1
             event_value = float("nan") if last_event_value is None else float(last_event_value)
+        newest = when if request_time is None else float(request_time)
+        gap = float("nan")
+        if now is not None and np.isfinite(newest):
+            gap = max(float(now) - newest, 0.0)
         return RequestState(
+            gap_seconds=gap,
             items=items,
             weights=w,
             impressions=np.asarray(shown, dtype=np.int64),
@@ -574,6 +617,8 @@ class TwoStageRecipe(Recipe):
         arrays["user_last_time"] = self.user_last_time_
         if gen.metadata_popularity is not None:
             arrays["metadata_popularity"] = gen.metadata_popularity
+        if gen.event_keys is not None:
+            arrays["event_keys"] = gen.event_keys
         if self.ranker_ is not None:
             text = self.ranker_.model_to_string().encode()
             arrays["ranker"] = np.frombuffer(text, dtype=np.uint8)
@@ -590,6 +635,8 @@ class TwoStageRecipe(Recipe):
             "ranker_trees": self.ranker_trees_,
             "has_item_features": gen.item_features is not None,
             "end_time": gen.end_time,
+            "start_time": gen.start_time,
+            "stride": gen.stride,
         }
 
     def _restore(self, arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> None:
@@ -612,6 +659,9 @@ class TwoStageRecipe(Recipe):
             trend=arrays["trend"].astype(np.float32),
             item_created=arrays["item_created"].astype(np.float64),
             end_time=float(meta["end_time"]),
+            start_time=float(meta.get("start_time", 0.0)),
+            stride=int(meta.get("stride", 1)),
+            event_keys=arrays["event_keys"].astype(np.int64) if "event_keys" in arrays else None,
             metadata_popularity=arrays.get("metadata_popularity"),
             popular_order=arrays["popular_order"].astype(np.int64),
             trending_order=arrays["trending_order"].astype(np.int64),
@@ -726,27 +776,27 @@ def _base_params(params: Mapping[str, HyperParameterValue]) -> dict[str, HyperPa
 
 
 def _training_state(
-    reduced: InteractionData,
-    side: InteractionSide | None,
+    data: InteractionData,
+    side: InteractionSide,
     user: int,
     lo: int,
     hi: int,
     context: Mapping[str, int],
-    full_side: InteractionSide,
 ) -> RequestState:
-    items = reduced.item_idx[lo:hi].astype(np.int64)
+    """The request of a training query: ``user``'s interactions ``lo:hi`` of the full data."""
+    items = data.item_idx[lo:hi].astype(np.int64)
     event_type, event_value = -1, float("nan")
     shown = np.zeros(0, dtype=np.int64)
-    if side is not None and hi > lo:
+    if hi > lo:
         event_type = int(side.event_type.codes[hi - 1])
         event_value = float(side.event_value[hi - 1])
         shown = side.impression_items[side.impression_indptr[lo] : side.impression_indptr[hi]].astype(
             np.int64
         )
-    user_codes = {name: int(col.codes[user]) for name, col in full_side.user_attributes.items()}
+    user_codes = {name: int(col.codes[user]) for name, col in side.user_attributes.items()}
     return RequestState(
         items=items,
-        weights=reduced.weights[lo:hi],
+        weights=data.weights[lo:hi],
         impressions=shown,
         context_codes=context,
         user_codes=user_codes,
