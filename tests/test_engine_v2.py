@@ -43,6 +43,7 @@ INTERACTIONS = _schema(
         {"name": "TIMESTAMP", "type": "long"},
         {"name": "EVENT_TYPE", "type": "string"},
         {"name": "DEVICE", "type": ["null", "string"], "categorical": True},
+        {"name": "IMPRESSION", "type": ["null", "string"]},
     ],
 )
 ITEMS = _schema(
@@ -65,6 +66,7 @@ class Engine:
     ranking: str
     unseen: str
     tracking_id: str
+    group: str = ""
 
 
 def _dataset(client: Any, group: str, kind: str, schema: str, table: pa.Table, tmp: Path) -> None:
@@ -134,6 +136,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         ranking,
         unseen,
         tracker["trackingId"],
+        group,
     )
     stop()
 
@@ -265,3 +268,33 @@ def test_explain_names_the_features_and_history_items_behind_a_recommendation(en
     assert _get(f"{engine.server.url}/explain?{missing}")[0] == 404
     status, body = _get(f"{engine.server.url}/explain?{query}&context=DEVICE")
     assert status == 400, body
+
+
+def _stored_impressions(engine: Engine, user: str) -> list[str]:
+    store = engine.server.app.state.ctx.store
+    return [json.loads(e["body"]).get("IMPRESSION") or "" for e in store.user_events(engine.group, user)]
+
+
+def test_an_event_with_a_recommendation_id_and_no_impression_counts_that_list_as_shown(engine: Engine) -> None:
+    user = "u11"
+    answer = engine.runtime.get_recommendations(
+        campaignArn=engine.campaign, userId=user, numResults=10, filterArn=engine.unseen
+    )
+    shown = [e["itemId"] for e in answer["itemList"]]  # none of them in the user's history
+    rid = answer["recommendationId"]
+
+    def send(**extra: Any) -> None:
+        event = {"eventType": "click", "itemId": shown[0], "sentAt": time.time(), **extra}
+        engine.events.put_events(trackingId=engine.tracking_id, userId=user, sessionId="s-imp", eventList=[event])
+
+    send(recommendationId=rid)  # implicit: the 10 items that recommendation showed
+    send(recommendationId=rid, impression=shown[:2])  # an explicit list is kept as sent
+    send(recommendationId="RID-not-served-here")  # an ID this server never answered: no impressions
+    assert _stored_impressions(engine, user)[-3:] == ["|".join(shown), "|".join(shown[:2]), ""]
+    # the next request sees them: an item shown twice and not clicked carries that count (its signals)
+    query = urllib.parse.urlencode({"campaignArn": engine.campaign, "userId": user, "itemId": shown[1]})
+    status, body = _get(f"{engine.server.url}/explain?{query}")
+    assert status == 200, body
+    assert body["signals"]["impressions_without_click"] == 2.0, body["signals"]
+    query = urllib.parse.urlencode({"campaignArn": engine.campaign, "userId": user, "itemId": shown[5]})
+    assert _get(f"{engine.server.url}/explain?{query}")[1]["signals"]["impressions_without_click"] == 1.0

@@ -13,6 +13,7 @@ from typing import Any
 from pertinent import arns
 from pertinent.caller import Caller, current_caller
 from pertinent.config import Settings
+from pertinent.resources.served_lists import ServedLists
 from pertinent.store import MetadataStore
 from pertinent.store.objects import Storage, open_storage
 from pertinent.telemetry import Telemetry
@@ -30,6 +31,8 @@ class Context:
     #: the app's metrics registry and log lines (GET /metrics)
     telemetry: Telemetry = field(default_factory=Telemetry)
     storage: Storage = field(default=None)  # type: ignore[assignment]  # from settings when not given
+    #: what recent recommendations showed, by recommendationId (implicit impressions in PutEvents)
+    served: ServedLists = field(default_factory=ServedLists)
 
     def __post_init__(self) -> None:
         if self.settings.training_engine not in TRAINING_ENGINES:

@@ -67,7 +67,7 @@ class EventIngest:
         (the REST endpoint awaits it on the event loop instead of holding a thread per request)."""
         group = self._group_of_tracker(tracking_id)
         schema = self._dataset_schema(group, "INTERACTIONS")
-        rows = records.interaction_rows(group, schema, user_id, session_id, event_list)
+        rows = records.interaction_rows(group, schema, user_id, session_id, self._implicit(event_list, schema))
         merge = [(group, session_id, user_id)] if user_id else []
         committed = self.ctx.store.append_events_later([r.as_dict() for r in rows], merge)
         answer: Future[dict[str, Any]] = Future()
@@ -82,6 +82,22 @@ class EventIngest:
 
         committed.add_done_callback(done)
         return answer
+
+    def _implicit(self, event_list: Any, schema: DatasetSchema | None) -> Any:
+        """Events with a ``recommendationId`` and no ``impression``: the items that recommendation showed
+        become the impression list (Personalize's implicit impressions), when this process served it and
+        the Interactions schema has an IMPRESSION field to record them in."""
+        if not isinstance(event_list, list) or schema is None or schema.get("IMPRESSION") is None:
+            return event_list  # records reports any error
+        out = []
+        for event in event_list:
+            rid = event.get("recommendation_id") if isinstance(event, dict) else None
+            if isinstance(rid, str) and not event.get("impression"):
+                shown = self.ctx.served.items_of(rid)
+                if shown:
+                    event = {**event, "impression": list(shown)}
+            out.append(event)
+        return out
 
     def _target_dataset(self, dataset_arn: str, dataset_type: str) -> tuple[dict[str, Any], DatasetSchema]:
         self.reads.refresh()

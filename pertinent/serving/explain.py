@@ -51,6 +51,7 @@ def explain(
         answer["score"] = found["score"]
         answer["baseline"] = found["baseline"]
         answer["features"] = found["features"]
+        answer["signals"] = found["signals"]  # every feature's value for this request
         related = found["related_history"]
     else:
         if context:

@@ -389,7 +389,9 @@ class Recommender:
                 entry["metadata"] = catalog.metadata(index, columns)
             items.append(entry)
         source = loaded.campaign.get("campaign_arn") or loaded.version_arn  # batch jobs: the version
-        return {key: items, "recommendation_id": new_recommendation_id(source)}
+        recommendation_id = new_recommendation_id(source)
+        self.ctx.served.remember(recommendation_id, [str(e["item_id"]) for e in items])
+        return {key: items, "recommendation_id": recommendation_id}
 
     @staticmethod
     def _metadata_columns(

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from pertinent.recipes.v2.generators import LiftTable, sequence_scores
+from pertinent.recipes.v2.generators import LiftTable, row_positions, sequence_scores
 
 if TYPE_CHECKING:
     from pertinent.recipes.user_personalization import UserPersonalization
@@ -97,16 +97,14 @@ class Generators:
     start_time: float = 0.0
     stride: int = 1
 
-    def counts_between(self, c: NDArray[np.int64], lo: float, hi: float) -> NDArray[np.float32]:
-        """Interactions of items ``c`` with ``lo <= timestamp < hi``."""
+    def counts_before(self, c: NDArray[np.int64], times: Sequence[float]) -> NDArray[np.float32]:
+        """Interactions of items ``c`` with a timestamp before each of ``times`` (one row per time)."""
         if self.event_keys is None:
-            return np.zeros(len(c), dtype=np.float32)
-        span = self.stride - 1
-        a = int(np.clip(np.ceil(lo - self.start_time), 0, span))
-        b = int(np.clip(np.ceil(hi - self.start_time), 0, span))
-        base = c * self.stride
-        keys = self.event_keys
-        return (np.searchsorted(keys, base + b) - np.searchsorted(keys, base + a)).astype(np.float32)
+            return np.zeros((len(times), len(c)), dtype=np.float32)
+        offsets = np.clip(np.ceil(np.asarray(times, dtype=np.float64) - self.start_time), 0, self.stride - 1)
+        queries = (c[None, :] * self.stride + offsets.astype(np.int64)[:, None]).ravel()
+        found = np.searchsorted(self.event_keys, queries).reshape(len(times), len(c))
+        return (found - np.searchsorted(self.event_keys, c * self.stride)[None, :]).astype(np.float32)
 
     @property
     def n_items(self) -> int:
@@ -143,7 +141,9 @@ def _top(scores: NDArray[np.float32], k: int, allowed: NDArray[np.bool_] | None)
 def _first_allowed(order: NDArray[np.int64], k: int, allowed: NDArray[np.bool_] | None) -> NDArray[np.int64]:
     if allowed is None:
         return order[:k]
-    return order[allowed[order]][:k]
+    head = order[: 8 * k]  # filters rarely drop most of the head: look further only when they do
+    found = head[allowed[head]][:k]
+    return found if len(found) == k or len(head) == len(order) else order[allowed[order]][:k]
 
 
 def _ranks(scores: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -169,11 +169,7 @@ def candidate_features(
     cooc, cooc_last = sequence_scores(gen.cooccurrence, items)
     content = np.zeros(n, dtype=np.float32)
     if gen.item_features is not None and len(items):
-        recent = items[-50:]
-        w = (1.0 / (1.0 + np.arange(len(recent))[::-1] / 10.0)).astype(np.float32)
-        profile = sp.csr_matrix(w[None, :]) @ gen.item_features[recent]
-        norm = float(np.sqrt(profile.multiply(profile).sum())) or 1.0
-        content = np.asarray((gen.item_features @ profile.T).toarray(), dtype=np.float32).ravel() / norm
+        content = _content_scores(gen.item_features, items[-50:])
     if candidates is None:
         k_v1, k_tr, k_co, k_md, k_pop, k_trend, k_new = gen.candidate_counts
         v1_pos = v1 - v1.min() + 1e-6 if len(items) else v1
@@ -209,6 +205,7 @@ def candidate_features(
     if len(state.impressions):
         counts = np.bincount(state.impressions, minlength=n)[c]
         shown = np.where(seen_count > 0, 0.0, counts).astype(np.float32)
+    v1_z, trans_z = _z(v1, c), _z(trans, c)
     columns: list[NDArray[np.float32] | float] = [
         v1[c],
         _ranks(v1[c] - v1[c].min() + 1e-6) if len(items) else np.full(len(c), len(c), dtype=np.float32),
@@ -229,9 +226,9 @@ def candidate_features(
         float(np.log1p(len(items))),
         float(state.last_event_type) if state.last_event_type >= 0 else float("nan"),
         state.last_event_value,
-        _z(v1, c),
-        _z(trans, c),
-        _z(v1, c) + _z(trans, c),
+        v1_z,
+        trans_z,
+        v1_z + trans_z,
         float(np.log1p(max(state.gap_seconds, 0.0))) if np.isfinite(state.gap_seconds) else float("nan"),
         *_time_columns(gen, state, c),
     ]
@@ -245,6 +242,21 @@ def candidate_features(
     return Scored(c, matrix, v1)
 
 
+def _content_scores(tokens: sp.csr_matrix, recent: NDArray[np.int64]) -> NDArray[np.float32]:
+    """Cosine-like similarity of every item's metadata to the recency-weighted profile of ``recent``."""
+    w = (1.0 / (1.0 + np.arange(len(recent))[::-1] / 10.0)).astype(np.float32)
+    starts, ends = tokens.indptr[recent], tokens.indptr[recent + 1]
+    lengths = ends - starts
+    if lengths.sum() == 0:
+        return np.zeros(tokens.shape[0], dtype=np.float32)
+    positions = row_positions(starts, lengths)
+    profile = np.bincount(
+        tokens.indices[positions], weights=tokens.data[positions] * np.repeat(w, lengths), minlength=tokens.shape[1]
+    )
+    norm = float(np.sqrt(profile @ profile)) or 1.0
+    return np.asarray(tokens @ (profile / norm), dtype=np.float32)
+
+
 def _z(values: NDArray[np.float32], c: NDArray[np.int64]) -> NDArray[np.float32]:
     """``values[c]`` standardized over the whole catalog (the tuned blend baseline's scale)."""
     std = float(values.std())
@@ -255,10 +267,8 @@ def _time_columns(gen: Generators, state: RequestState, c: NDArray[np.int64]) ->
     """Item activity before the request: in the last 1 % and 10 % of the data's span, and all before."""
     now = state.time if np.isfinite(state.time) else gen.end_time
     span = max(gen.end_time - gen.start_time, 1.0)
-    short = gen.counts_between(c, now - 0.01 * span, now)
-    long = gen.counts_between(c, now - 0.1 * span, now)
-    before = gen.counts_between(c, gen.start_time - 1.0, now)
-    return [np.log1p(short), np.log1p(long), np.log1p(before)]
+    at = gen.counts_before(c, [now - 0.1 * span, now - 0.01 * span, now])
+    return [np.log1p(at[2] - at[1]), np.log1p(at[2] - at[0]), np.log1p(at[2])]
 
 
 def _age_days(gen: Generators, state: RequestState, c: NDArray[np.int64]) -> NDArray[np.float32]:

@@ -29,6 +29,7 @@ __all__ = [
     "popularity_and_trend",
     "prune_rows",
     "recent_cut",
+    "row_positions",
     "sequence_scores",
     "transition_matrix",
     "trend_of",
@@ -126,17 +127,36 @@ def cooccurrence_matrix(
 def sequence_scores(
     matrix: sp.csr_matrix, history: NDArray[np.int64], *, last: int = 5
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """(score over the last ``last`` events with weights 1, 1/2, 1/3…, score from the newest event only)."""
+    """(score over the last ``last`` events with weights 1, 1/2, 1/3…, score from the newest event only).
+
+    Reads the CSR arrays directly: a request touches a handful of rows, and scipy's slicing costs more
+    than the sums."""
     n = matrix.shape[1]
     if len(history) == 0:
         zeros = np.zeros(n, dtype=np.float32)
         return zeros, zeros
     recent = history[-last:][::-1]
-    weights = (1.0 / np.arange(1, len(recent) + 1)).astype(np.float32)
-    rows = matrix[recent]
-    combined = np.asarray((sp.csr_matrix(weights[None, :]) @ rows).toarray(), dtype=np.float32).ravel()
-    newest = np.asarray(rows[0].toarray(), dtype=np.float32).ravel()
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    starts, ends = indptr[recent], indptr[recent + 1]
+    lengths = ends - starts
+    if lengths.sum() == 0:
+        zeros = np.zeros(n, dtype=np.float32)
+        return zeros, zeros.copy()
+    positions = row_positions(starts, lengths)
+    weights = np.repeat((1.0 / np.arange(1, len(recent) + 1)).astype(np.float32), lengths)
+    cols = indices[positions]
+    combined = np.bincount(cols, weights=data[positions] * weights, minlength=n).astype(np.float32)
+    newest = np.zeros(n, dtype=np.float32)
+    first = slice(int(starts[0]), int(ends[0]))
+    newest[indices[first]] = data[first]
     return combined, newest
+
+
+def row_positions(starts: NDArray[Any], lengths: NDArray[Any]) -> NDArray[np.int64]:
+    """``concatenate([arange(s, s + n) for s, n in zip(starts, lengths)])`` without the loop."""
+    total = int(lengths.sum())
+    shift = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return np.asarray(shift + np.arange(total), dtype=np.int64)
 
 
 def popularity_and_trend(

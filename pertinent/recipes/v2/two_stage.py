@@ -456,7 +456,9 @@ class TwoStageRecipe(Recipe):
     def score_state(self, state: RequestState, allowed: NDArray[np.bool_] | None = None) -> ScoreArray:
         """Full-catalog raw scores: ranker scores on the candidates, far below them the v1 order."""
         self._check_fitted()
-        scored = candidate_features(self.generators_, state, allowed=allowed)
+        return self._catalog_scores(candidate_features(self.generators_, state, allowed=allowed))
+
+    def _catalog_scores(self, scored: Scored) -> ScoreArray:
         out = scored.v1.astype(np.float64)
         spread = float(out.max() - out.min()) or 1.0
         out = NON_CANDIDATE + (out - out.min()) / spread
@@ -471,7 +473,15 @@ class TwoStageRecipe(Recipe):
         allowed = np.ones(self.n_items_, dtype=bool)
         if exclude is not None and len(exclude):
             allowed[self._check_items(exclude)] = False
-        raw = self.score_state(state, allowed)
+        self._check_fitted()
+        scored = candidate_features(self.generators_, state, allowed=allowed)
+        if len(scored.candidates) >= n:  # the usual case: the top comes from the ranked candidates, and
+            # the softmax over the catalog equals the one over them (the rest lie NON_CANDIDATE below)
+            ranked = self._ranked(scored).astype(np.float64)
+            c = scored.candidates
+            order = np.lexsort((c, -self.item_popularity_[c], -ranked))[:n]
+            return scored.candidates[order], _softmax(ranked.astype(np.float32))[order]
+        raw = self._catalog_scores(scored)
         masked = np.where(allowed, raw, -np.inf).astype(np.float32)
         top = self._top_n(masked, n)
         return top, _softmax(raw)[top]
@@ -527,6 +537,7 @@ class TwoStageRecipe(Recipe):
             ],
             "baseline": round(bias, 6),
             "related_history": related,
+            "signals": {n: None if np.isnan(v) else round(float(v), 6) for n, v in zip(names, values.tolist(), strict=True)},
         }
 
     # ------------------------------------------------------------------ Recipe contract
