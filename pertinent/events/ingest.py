@@ -28,7 +28,7 @@ class EventIngest:
         self._lock = threading.Lock()
 
     def _group_of_tracker(self, tracking_id: str) -> str:
-        self.reads.refresh()
+        self.reads.refresh(events=False)  # trackers, datasets, schemas: no histories
         cached = self._trackers.get(tracking_id)
         if cached is not None and self.reads.get(cached[0], "event-tracker") is not None:
             return cached[1]
@@ -100,7 +100,7 @@ class EventIngest:
         return out
 
     def _target_dataset(self, dataset_arn: str, dataset_type: str) -> tuple[dict[str, Any], DatasetSchema]:
-        self.reads.refresh()
+        self.reads.refresh(events=False)  # trackers, datasets, schemas: no histories
         dataset = self.reads.get(dataset_arn, "dataset")
         if dataset is None:
             raise ResourceNotFoundException(f"Could not find dataset with ARN {dataset_arn}.")

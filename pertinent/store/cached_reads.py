@@ -71,14 +71,17 @@ class CachedReads:
         self._events = _EventState()
 
     # -- probing ------------------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Look at the store once: drop records if any resource changed, catch up with new events."""
+    def refresh(self, events: bool = True) -> None:
+        """Look at the store once: drop records if any resource changed, catch up with new events
+        (``events=False``: records only, for a user of this cache that never reads histories)."""
         version, seq, erased = self.store.probe()
         if version != self._version:
             with self._lock:
                 self._records = {}
                 self._lists = {}
                 self._version = version
+        if not events:
+            return
         if erased != self._erased:  # a data deletion job removed events: forget every history
             with self._lock:
                 self._events = _EventState(seq=seq, epoch=self._events.epoch + 1)
