@@ -147,3 +147,27 @@ def test_bad_schedules_are_refused(clocked: Clocked) -> None:
             solutionArn=solution,
             solutionUpdateConfig={"autoTrainingConfig": {"schedulingExpression": "rate(45 days)"}},
         )
+
+
+def test_incremental_update_and_an_untrainable_recipe_are_refused_clearly(clocked: Clocked) -> None:
+    """Personalize takes performIncrementalUpdate only for aws-semantic-similarity, which needs a text
+    embedding model pertinent does not ship: both are refused with a reason, never accepted to no effect."""
+    c = clocked
+    with pytest.raises(c.client.exceptions.InvalidInputException) as info:
+        c.client.create_solution(
+            name="incremental", datasetGroupArn=c.group.arn, recipeArn=RECIPE, performIncrementalUpdate=True
+        )
+    assert "aws-semantic-similarity" in info.value.response["Error"]["Message"]
+    with pytest.raises(c.client.exceptions.InvalidInputException) as info:
+        c.client.create_solution(
+            name="semantic",
+            datasetGroupArn=c.group.arn,
+            recipeArn="arn:aws:personalize:::recipe/aws-semantic-similarity",
+        )
+    assert "cannot train" in info.value.response["Error"]["Message"]
+    solution = _solution(c, "plain")
+    with pytest.raises(c.client.exceptions.InvalidInputException):
+        c.client.update_solution(solutionArn=solution, performIncrementalUpdate=True)
+    assert c.client.describe_solution(solutionArn=solution)["solution"]["performIncrementalUpdate"] is False
+    names = [s["name"] for s in c.client.list_solutions(datasetGroupArn=c.group.arn)["solutions"]]
+    assert "incremental" not in names and "semantic" not in names

@@ -354,3 +354,29 @@ def test_progress_in_describe_lastupdated_and_the_job_log(
     ]
     assert [line.split("fraction=")[1].split()[0] for line in lines] == ["0.333", "0.667", "1"], lines
     assert sorted(p.name for p in (folder / "output").iterdir()) == [f"part{n}.json.out" for n in range(3)]
+
+
+def test_item_exploration_config_changes_the_answers(ml: Movielens) -> None:
+    """batchInferenceJobConfig.itemExplorationConfig has its documented effect: weight 0 recommends from
+    the model only, weight 1 fills the list with new (cold) items, as a campaign's config would."""
+    lines = [json.dumps({"userId": u}) for u in ml.users[:20]]
+    outputs = {}
+    for weight in ("0", "1"):
+        out = _run_job(
+            ml,
+            f"explore-{weight}",
+            lines,
+            numResults=10,
+            batchInferenceJobConfig={
+                "itemExplorationConfig": {"explorationWeight": weight, "explorationItemAgeCutOff": "36500"}
+            },
+        )
+        outputs[weight] = [json.loads(line)["output"] for line in out.read_text().splitlines()]
+    # the 18 MovieLens movies nobody rated: in the Items dataset, without interactions (new, cold items)
+    rated = {line.split(",")[1] for line in (ml.tmp / "ml" / "interactions.csv").read_text().splitlines()[1:]}
+    catalog = {line.split(",")[0] for line in (ml.tmp / "ml" / "items.csv").read_text().splitlines()[1:]}
+    cold = catalog - rated
+    assert 0 < len(cold) < 100
+    assert all(len(o["recommendedItems"]) == 10 for o in outputs["0"] + outputs["1"])
+    assert not any(i in cold for o in outputs["0"] for i in o["recommendedItems"])
+    assert all(sum(i in cold for i in o["recommendedItems"]) >= 5 for o in outputs["1"]), outputs["1"][:2]

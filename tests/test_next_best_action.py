@@ -322,3 +322,20 @@ def test_offline_metrics_and_unhappy_paths(nba: Nba) -> None:
         )
         == "InvalidInputException"
     )
+
+
+def test_batch_inference_over_next_best_action_is_refused_as_in_personalize(nba: Nba) -> None:
+    """AWS: "You can't get batch recommendations with the Trending-Now or Next-Best-Action recipes"."""
+    version = nba.client.describe_campaign(campaignArn=nba.campaign)["campaign"]["solutionVersionArn"]
+    with pytest.raises(ClientError) as info:
+        nba.client.create_batch_inference_job(
+            jobName="nba-batch",
+            solutionVersionArn=version,
+            jobInput={"s3DataSource": {"path": "/tmp/nba-batch-in/"}},
+            jobOutput={"s3DataDestination": {"path": "/tmp/nba-batch-out/"}},
+            roleArn="arn:aws:iam::000000000000:role/PersonalizeRole",
+        )
+    error = info.value.response["Error"]
+    assert error["Code"] == "InvalidInputException"
+    assert "Next-Best-Action" in error["Message"] and "GetActionRecommendations" in error["Message"]
+    assert nba.client.list_batch_inference_jobs(solutionVersionArn=version)["batchInferenceJobs"] == []

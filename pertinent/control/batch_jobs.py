@@ -115,7 +115,12 @@ def create_batch_inference_job(
         )
     version, recipe = _version_recipe(ctx, solution_version_arn)
     if recipe.name in NO_BATCH_INFERENCE:
-        raise InvalidInputException(f"You can't get batch recommendations with the {recipe.name} recipe.")
+        # https://docs.aws.amazon.com/personalize/latest/dg/batch-inference-job-output-examples.html
+        instead = "GetActionRecommendations" if recipe.name == "aws-next-best-action" else "GetRecommendations"
+        raise InvalidInputException(
+            f"You can't get batch recommendations with the {recipe.name} recipe (Amazon Personalize has no "
+            f"batch inference for Trending-Now or Next-Best-Action); call {instead} for each user instead."
+        )
     if recipe.recipe_type == "USER_SEGMENTATION":
         raise InvalidInputException(
             f"{recipe.name} is a USER_SEGMENTATION recipe; use CreateBatchSegmentJob to get user segments."

@@ -70,8 +70,9 @@ def create_solution(
             f"{recipe_arn} is a domain recipe; use it with CreateRecommender, not CreateSolution."
         )
     check_solution_config(solution_config)
-    if perform_incremental_update and recipe.name != "aws-semantic-similarity":
-        raise InvalidInputException("performIncrementalUpdate is only supported for aws-semantic-similarity.")
+    if recipe.name in NOT_TRAINABLE:
+        raise InvalidInputException(NOT_TRAINABLE[recipe.name])
+    _check_incremental(perform_incremental_update, recipe.name)
     arn = ctx.arn(SOLUTION, name)
     record = new_record(
         ctx,
@@ -117,6 +118,27 @@ def list_solutions(
     return {"solutions": page, "next_token": token}
 
 
+#: recipes of Personalize's catalog that pertinent lists but cannot train, with the reason
+NOT_TRAINABLE = {
+    "aws-semantic-similarity": (
+        "aws-semantic-similarity ranks items by text embeddings of their metadata from a language model, "
+        "which pertinent does not ship; it cannot train this recipe. Use aws-similar-items (co-occurrence "
+        "blended with metadata similarity) instead."
+    )
+}
+
+
+def _check_incremental(perform_incremental_update: bool | None, recipe_name: str) -> None:
+    """performIncrementalUpdate: Personalize supports it only for aws-semantic-similarity, which pertinent
+    cannot train, so True is refused for every recipe rather than accepted without effect."""
+    if perform_incremental_update:
+        raise InvalidInputException(
+            "performIncrementalUpdate is only supported for the aws-semantic-similarity recipe (Amazon "
+            f"Personalize), which pertinent cannot train; {recipe_name} takes trainingMode UPDATE or "
+            "automatic training instead."
+        )
+
+
 def update_solution(
     ctx: Context,
     solution_arn: str,
@@ -125,6 +147,7 @@ def update_solution(
     solution_update_config: Record | None = None,
 ) -> Record:
     solution = require_active(ctx, SOLUTION, solution_arn)
+    _check_incremental(perform_incremental_update, arns.parse(solution["recipe_arn"]).path)
     now = ctx.now()
     changes: Record = {"last_updated_date_time": now}
     if perform_auto_training is not None:
