@@ -390,7 +390,7 @@ class BatchInference:
                 row_ids = [i for i, _, _ in results]
                 score_text = ",".join([_score_json(0.0 if s is None else s) for _, s, _ in results])
             elif scored and finite[row].all():
-                score_text = _ENCODER.encode(rounded[row][valid].tolist())[1:-1]
+                score_text = ",".join(map(repr, rounded[row][valid].tolist()))  # JSON's float repr
             elif scored:
                 score_text = ",".join([_score_json(s) for s in scores[row][valid].tolist()])
             text = '{"input":' + _input_json(line.input) + ',"output":{"recommendedItems":['
