@@ -36,6 +36,11 @@ BEHAVIOUR_NOTES = """## Behaviour notes
   ([Event](https://docs.aws.amazon.com/personalize/latest/dg/API_UBS_Event.html)) and derives implicit
   impressions from `recommendationId`
   ([impressions](https://docs.aws.amazon.com/personalize/latest/dg/putevents-including-impressions-data.html)).
+- **`context`** (GetRecommendations, GetPersonalizedRanking) is used by the -v2 recipes, whose keys must be
+  contextual columns of the Interactions schema or Users columns (others are refused). AWS's v1
+  User-Personalization and Personalized-Ranking use it too
+  ([contextual metadata](https://docs.aws.amazon.com/personalize/latest/dg/contextual-metadata.html)); pertinent's
+  v1 recipes (EASE/iALS) accept it and rank without it: train a -v2 recipe for context (docs/engine-v2.md).
 - **OpenSearch paths** (`GET`/`HEAD /`, `/_search/pipeline`, `/INDEX/_search`, `/INDEX/_settings`) and the
   real-time blog's `POST /data` body: docs/search.md and docs/serving.md.
 """

@@ -2,7 +2,7 @@
 
 Personalize: a PutEvents event with a ``recommendationId`` and no ``impression`` list counts the items of
 that recommendation as its impressions
-(https://docs.aws.amazon.com/personalize/latest/dg/recording-impressions.html). The process keeps the
+(https://docs.aws.amazon.com/personalize/latest/dg/putevents-including-impressions-data.html). The process keeps the
 newest ``capacity`` answers (least recently served dropped first); an ID it no longer holds, or one served by
 another process, yields no impressions (the event is stored as sent).
 """

@@ -254,7 +254,8 @@ def _content_scores(tokens: sp.csr_matrix, recent: NDArray[np.int64]) -> NDArray
         tokens.indices[positions], weights=tokens.data[positions] * np.repeat(w, lengths), minlength=tokens.shape[1]
     )
     norm = float(np.sqrt(profile @ profile)) or 1.0
-    return np.asarray(tokens @ (profile / norm), dtype=np.float32)
+    # a float32 vector: a float64 one would make scipy convert the whole token matrix on every request
+    return np.asarray(tokens @ (profile / norm).astype(tokens.dtype), dtype=np.float32)
 
 
 def _z(values: NDArray[np.float32], c: NDArray[np.int64]) -> NDArray[np.float32]:
