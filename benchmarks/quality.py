@@ -18,7 +18,7 @@ the transition model (events ahead); EASE+recency+transitions blend (weight). v2
 own choices (recency, ranker size) are made inside ``fit`` on its own validation users. On the contextual
 set, v2 is scored with and without the request context (the DEVICE of the first predicted event).
 
-Run: ``python benchmarks/quality.py`` (``--sets``, ``--draws``).
+Run: ``python benchmarks/quality.py`` (``--sets``, ``--draws``, ``--baselines`` to run some baselines only).
 """
 
 from __future__ import annotations
@@ -319,7 +319,13 @@ def main() -> None:
     parser.add_argument("--protocols", default="holdout,last")
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--planted-users", type=int, default=2000)
+    parser.add_argument(
+        "--baselines", default="", help="comma-separated name prefixes of the baselines to run (default: all)"
+    )
     args = parser.parse_args()
+    if args.baselines:
+        prefixes = tuple(p.strip() for p in args.baselines.split(","))
+        BASELINES[:] = [b for b in BASELINES if b[0].startswith(prefixes)]
     for name in args.sets.split(","):
         if name == "ml-latest-small":
             data = movielens()
