@@ -204,7 +204,7 @@ def test_console_uploads_belong_to_the_account_that_uploaded_them(env: Env) -> N
             config=Config(retries={"max_attempts": 1}),
         )
 
-    datasets = {}
+    datasets, groups = {}, {}
     for key in (env.a, env.b):
         client = personalize(key)
         group = client.create_dataset_group(name="uploads-group")["datasetGroupArn"]
@@ -219,6 +219,7 @@ def test_console_uploads_belong_to_the_account_that_uploaded_them(env: Env) -> N
         )["datasetArn"]
         wait_for_status(lambda client=client, arn=arn: client.describe_dataset(datasetArn=arn)["dataset"])
         datasets[key.access_key_id] = (client, arn)
+        groups[key.access_key_id] = group
 
     _, headers, _ = sign_in(env, env.a)
     jar, _ = cookies_of(headers)
@@ -254,3 +255,34 @@ def test_console_uploads_belong_to_the_account_that_uploaded_them(env: Env) -> N
             jobName="steal-upload", datasetArn=other_dataset, dataSource={"dataLocation": path}
         )
     assert "outside the folders" in str(refused.value) or "disabled" in str(refused.value)
+
+    # a data deletion job (like a batch job) reads its owner's console upload too, and only its owner's
+    status, _, answer = request(
+        env,
+        "POST",
+        "/console/api/uploads",
+        json.dumps({"text": "USER_ID\nu1\n"}).encode(),
+        {"Cookie": cookie, "Content-Type": "application/json", "X-CSRF-Token": jar["pertinent_csrf"].value},
+    )
+    assert status == 200, answer
+    users_path = json.loads(answer)["path"]
+    role = "arn:aws:iam::111111111111:role/pertinent"
+    deletion = owner.create_data_deletion_job(
+        jobName="erase-from-upload",
+        datasetGroupArn=groups[env.a.access_key_id],
+        dataSource={"dataLocation": users_path},
+        roleArn=role,
+    )["dataDeletionJobArn"]
+    done = wait_for_status(
+        lambda: owner.describe_data_deletion_job(dataDeletionJobArn=deletion)["dataDeletionJob"],
+        ("COMPLETED", "FAILED"),
+        timeout=600,
+    )
+    assert done["status"] == "COMPLETED", done.get("failureReason")
+    with pytest.raises(other.exceptions.InvalidInputException):
+        other.create_data_deletion_job(
+            jobName="erase-from-stolen-upload",
+            datasetGroupArn=groups[env.b.access_key_id],
+            dataSource={"dataLocation": users_path},
+            roleArn="arn:aws:iam::222222222222:role/pertinent",
+        )
