@@ -38,6 +38,7 @@ class GroupCommit(Generic[Work]):
         self._wake = threading.Condition(self._lock)
         self._queue: list[_Ticket[Work]] = []
         self._thread: threading.Thread | None = None
+        self._closing = False
         self._pid = 0
         #: transactions committed and pieces of work they carried (for benchmarks and tests)
         self.commits = 0
@@ -54,17 +55,31 @@ class GroupCommit(Generic[Work]):
             self._queue.append(ticket)
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()  # (a forked child starts its own committer)
+                self._closing = False
                 self._thread = threading.Thread(target=self._loop, name="pertinent-group-commit", daemon=True)
                 self._thread.start()
             else:
                 self._wake.notify()
         return ticket.done
 
+    def close(self) -> None:
+        """End the committer thread once the queue is empty (a later submission starts a new one)."""
+        with self._lock:
+            self._closing = True
+            self._wake.notify()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+            thread.join(60)
+
     def _loop(self) -> None:
         while True:
             with self._lock:
-                while not self._queue:
+                while not self._queue and not self._closing:
                     self._wake.wait()
+                if not self._queue:  # closing, and nothing left to commit
+                    self._closing = False
+                    self._thread = None
+                    return
                 batch, self._queue = self._queue, []
             self._run(batch)
 

@@ -220,6 +220,7 @@ class MetadataStore:
         )
 
     def close(self) -> None:
+        self._event_commits.close()  # what is queued is committed first
         with self._write_lock:
             if self._lock_fd is not None and self._lock_pid == os.getpid():
                 os.close(self._lock_fd)
