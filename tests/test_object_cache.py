@@ -4,34 +4,17 @@ cache stays under its size cap by evicting what was used least recently, and nev
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
-from moto.server import ThreadedMotoServer
 
 from pertinent.store.objects import COMPLETE_MARKER, S3Storage
-from tests.conftest import free_port
+from tests.s3_replicas import BUCKET, s3_endpoint
 
-BUCKET = "cache-test"
+__all__ = ["s3_endpoint"]  # the fixture
 SIZE = 100_000  # bytes per stored file
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
 
 
 class Served:

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import pytest
-from moto.server import ThreadedMotoServer
 
 from pertinent.config import load_settings
-from tests.conftest import free_port, make_group, start_server, wait_for_status, write_interactions_csv
+from tests.conftest import make_group, start_server, wait_for_status, write_interactions_csv
+from tests.s3_replicas import s3_endpoint
 
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+__all__ = ["s3_endpoint"]  # the fixture
 
 
 def test_import_from_s3_file_and_prefix(s3_endpoint: str, tmp_path: Path) -> None:
