@@ -151,6 +151,31 @@ def wait_for_status(
         time.sleep(0.05)
 
 
+def export_dataset(
+    personalize: Any,
+    dataset_arn: str,
+    folder: Path,
+    name: str,
+    role_arn: str = "arn:aws:iam::123456789012:role/PersonalizeRole",
+    ingestion_mode: str | None = None,
+) -> Path:
+    """Run a dataset export job into ``folder`` through the client, wait for it to be ACTIVE and return
+    the CSV it wrote (``{name}.csv``). ``ingestion_mode`` None leaves the API's default (BULK)."""
+    extra = {"ingestionMode": ingestion_mode} if ingestion_mode else {}
+    arn = personalize.create_dataset_export_job(
+        jobName=name,
+        datasetArn=dataset_arn,
+        roleArn=role_arn,
+        jobOutput={"s3DataDestination": {"path": str(folder)}},
+        **extra,
+    )["datasetExportJobArn"]
+    job = wait_for_status(
+        lambda: personalize.describe_dataset_export_job(datasetExportJobArn=arn)["datasetExportJob"]
+    )
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    return folder / f"{name}.csv"
+
+
 def write_interactions_csv(
     path: Path, users: int = 60, items: int = 200, per_user: int = 30, seed: int = 7
 ) -> int:

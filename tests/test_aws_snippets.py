@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import INTERACTIONS_SCHEMA, LiveServer, wait_for_status
+from tests.conftest import INTERACTIONS_SCHEMA, LiveServer, export_dataset
 
 # The Interactions schema of AWS's impressions examples: IMPRESSION and RECOMMENDATION_ID as plain strings
 # (https://docs.aws.amazon.com/personalize/latest/dg/putevents-including-impressions-data.html)
@@ -64,18 +64,8 @@ def test_put_events_without_impression_records_implicit_impression_events(
             {"eventType": "watch", "sentAt": 1553631762, "itemId": "item-9"},
         ],
     )
-    out = tmp_path / "export"
-    job = personalize.create_dataset_export_job(
-        jobName="impressions-export",
-        datasetArn=dataset,
-        roleArn="arn:aws:iam::123456789012:role/PersonalizeRole",
-        jobOutput={"s3DataDestination": {"path": str(out)}},
-    )["datasetExportJobArn"]
-    done = wait_for_status(
-        lambda: personalize.describe_dataset_export_job(datasetExportJobArn=job)["datasetExportJob"]
-    )
-    assert done["status"] == "ACTIVE", done.get("failureReason")
-    with (out / "impressions-export.csv").open(newline="") as f:
+    exported = export_dataset(personalize, dataset, tmp_path / "export", "impressions-export")
+    with exported.open(newline="") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: r["TIMESTAMP"])
     assert [(r["ITEM_ID"], r["IMPRESSION"], r["RECOMMENDATION_ID"]) for r in rows] == [
         ("item-7", "", "RID-42"),
@@ -146,18 +136,7 @@ def test_the_real_time_blogs_body_for_post_data_with_curl(server: LiveServer, tm
     status, error = _curl(f"{server.url}/data", body.replace('"Data"', '"Dat"'))
     assert status == 400
 
-    out = tmp_path / "export"
-    job = personalize.create_dataset_export_job(
-        jobName="realtime-export",
-        datasetArn=dataset,
-        roleArn="arn:aws:iam::123456789012:role/PersonalizeRole",
-        jobOutput={"s3DataDestination": {"path": str(out)}},
-    )["datasetExportJobArn"]
-    done = wait_for_status(
-        lambda: personalize.describe_dataset_export_job(datasetExportJobArn=job)["datasetExportJob"]
-    )
-    assert done["status"] == "ACTIVE", done.get("failureReason")
-    with (out / "realtime-export.csv").open(newline="") as f:
+    with export_dataset(personalize, dataset, tmp_path / "export", "realtime-export").open(newline="") as f:
         rows = [(r["USER_ID"], r["ITEM_ID"], r["EVENT_TYPE"], r["TIMESTAMP"]) for r in csv.DictReader(f)]
     assert sorted(rows) == sorted(
         [("12345", "Item", "click", "1699999999")] * 3

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pertinent.config import load_settings
-from tests.conftest import Group, LiveServer, make_group, start_server, wait_for_status
+from tests.conftest import Group, LiveServer, export_dataset, make_group, start_server, wait_for_status
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
 USERS_SCHEMA = json.dumps(
@@ -126,19 +126,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def _export(world: World, dataset: str, name: str) -> list[str]:
-    out = world.tmp / "exports"
-    arn = world.personalize.create_dataset_export_job(
-        jobName=name,
-        datasetArn=dataset,
-        ingestionMode="ALL",
-        roleArn=ROLE,
-        jobOutput={"s3DataDestination": {"path": str(out)}},
-    )["datasetExportJobArn"]
-    job = wait_for_status(
-        lambda: world.personalize.describe_dataset_export_job(datasetExportJobArn=arn)["datasetExportJob"]
-    )
-    assert job["status"] == "ACTIVE", job.get("failureReason")
-    return (out / f"{name}.csv").read_text().splitlines()
+    csv_file = export_dataset(world.personalize, dataset, world.tmp / "exports", name, ROLE, "ALL")
+    return csv_file.read_text().splitlines()
 
 
 def _delete(world: World, name: str, text: str) -> dict[str, Any]:

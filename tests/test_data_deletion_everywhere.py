@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pertinent.config import load_settings
-from tests.conftest import LiveServer, start_server, wait_for_status
+from tests.conftest import LiveServer, export_dataset, start_server, wait_for_status
 from tests.test_next_best_action import NOW, SCHEMAS, write_data
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
@@ -110,19 +110,12 @@ def _items(world: World, user: str) -> list[tuple[str, float]]:
 
 
 def _export(world: World, name: str) -> list[str]:
-    out = world.tmp / "exports"
-    arn = world.client.create_dataset_export_job(
-        jobName=name,
-        datasetArn=world.datasets["Action_Interactions"],
-        ingestionMode="ALL",
-        roleArn=ROLE,
-        jobOutput={"s3DataDestination": {"path": str(out)}},
-    )["datasetExportJobArn"]
-    job = wait_for_status(
-        lambda: world.client.describe_dataset_export_job(datasetExportJobArn=arn)["datasetExportJob"]
+    dataset = world.datasets["Action_Interactions"]
+    return (
+        export_dataset(world.client, dataset, world.tmp / "exports", name, ROLE, "ALL")
+        .read_text()
+        .splitlines()
     )
-    assert job["status"] == "ACTIVE", job.get("failureReason")
-    return (out / f"{name}.csv").read_text().splitlines()
 
 
 def _owner(line: str) -> str:
