@@ -21,7 +21,7 @@ from pertinent.control.common import (
     tags_to_dict,
 )
 from pertinent.control.context import Context
-from pertinent.datasets.locations import LocationPolicy, check_location, open_sources, write_output
+from pertinent.datasets.locations import check_location, open_sources, write_output
 from pertinent.errors import (
     ImportFailure,
     InvalidInputException,
@@ -68,8 +68,8 @@ def _check_filter(ctx: Context, filter_arn: str | None, dataset_group_arn: str) 
 def _check_locations(ctx: Context, job_input: Record, job_output: Record) -> tuple[str, str]:
     source = job_input["s3_data_source"]["path"]
     dest = job_output["s3_data_destination"]["path"]
-    check_location(source, LocationPolicy.of(ctx.settings, ctx.uploads_dir()))  # console uploads too
-    check_location(dest, LocationPolicy.of(ctx.settings))
+    check_location(source, ctx.location_policy(reading=True))
+    check_location(dest, ctx.location_policy())
     if source.rstrip("/") == dest.rstrip("/"):
         raise InvalidInputException("The output location must differ from the input location.")
     return source, dest
@@ -268,7 +268,7 @@ def _run_files(ctx: Context, arn: str, job: Record, kind: str, answer_file: File
     ``jobProgress``, see :func:`wire_progress`), ``lastUpdatedDateTime`` moved to the time of the block,
     and a ``state=progress`` line in the server's job log every 10 %."""
     endpoint = ctx.settings.s3_endpoint_url
-    policy = LocationPolicy.of(ctx.settings, ctx.uploads_dir())  # reading: the owner's console uploads too
+    policy = ctx.location_policy(reading=True)
     sources = open_sources(job["job_input"]["s3_data_source"]["path"], endpoint, suffix="", policy=policy)
     destination = job["job_output"]["s3_data_destination"]["path"]
     lines_done = 0
@@ -292,7 +292,7 @@ def _run_files(ctx: Context, arn: str, job: Record, kind: str, answer_file: File
         lines = list(answer_file(text, progress))
         lines_done += len(lines)
         body = "".join(f"{line}\n" for line in lines).encode()
-        write_output(destination, f"{name}.out", body, endpoint, policy=LocationPolicy.of(ctx.settings))
+        write_output(destination, f"{name}.out", body, endpoint, policy=ctx.location_policy())
     ctx.store.update(arn, {"job_progress": {"fraction": 1.0, "lines": lines_done, "files": len(sources)}})
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from pertinent import arns
 from pertinent.caller import Caller, current_caller
 from pertinent.config import Settings
+from pertinent.datasets.locations import LocationPolicy
 from pertinent.resources.served_lists import ServedLists
 from pertinent.store import MetadataStore
 from pertinent.store.objects import Storage, open_storage
@@ -72,6 +73,12 @@ class Context:
     def uploads_dir(self) -> Path:
         """Where the console keeps the current caller's uploaded CSV files (importable by that account only)."""
         return self.account_dir(self.arn("dataset-group", "uploads")) / "uploads"
+
+    def location_policy(self, reading: bool = False) -> LocationPolicy:
+        """Where the current caller's jobs may read (``reading``: its console uploads too) or write."""
+        if reading:
+            return LocationPolicy.of(self.settings, self.uploads_dir())
+        return LocationPolicy.of(self.settings)
 
     def _account_key(self, arn: str) -> str:
         """The storage key prefix of ``arn``'s account (empty for the server's own, as ``account_dir``)."""

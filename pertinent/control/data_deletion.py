@@ -67,7 +67,7 @@ def create_data_deletion_job(
     location = data_source.get("data_location")
     if not location:
         raise InvalidInputException("dataSource.dataLocation is required.")
-    check_location(location, LocationPolicy.of(ctx.settings, ctx.uploads_dir()))  # console uploads too
+    check_location(location, ctx.location_policy(reading=True))
     if ctx.store.pending_jobs(JOB) >= MAX_JOBS_IN_PROGRESS:
         raise LimitExceededException(
             f"More than {MAX_JOBS_IN_PROGRESS} resources with PENDING or IN_PROGRESS status."
@@ -301,7 +301,7 @@ def run_data_deletion_job(runner: JobRunner, arn: str) -> None:
     set_status(ctx, arn, IN_PROGRESS)
     group = job["dataset_group_arn"]
     try:
-        policy = LocationPolicy.of(ctx.settings, ctx.uploads_dir())  # the owner's console uploads too
+        policy = ctx.location_policy(reading=True)
         users = read_user_ids(job["data_source"]["data_location"], ctx.settings.s3_endpoint_url, policy)
     except ImportFailure as exc:
         set_status(ctx, arn, FAILED, str(exc))

@@ -13,7 +13,7 @@ from pertinent.control.common import (
     tags_to_dict,
 )
 from pertinent.control.context import Context
-from pertinent.datasets.locations import LocationPolicy, check_location
+from pertinent.datasets.locations import check_location
 from pertinent.errors import InvalidInputException, LimitExceededException
 
 IMPORT = "dataset-import-job"
@@ -34,7 +34,7 @@ def create_dataset_import_job(
     location = data_source.get("data_location")
     if not location:
         raise InvalidInputException("dataSource.dataLocation is required.")
-    check_location(location, LocationPolicy.of(ctx.settings, ctx.uploads_dir()))
+    check_location(location, ctx.location_policy(reading=True))
     mode = import_mode or "FULL"
     if mode == "INCREMENTAL" and not dataset.get("rows_total"):
         raise InvalidInputException(
@@ -82,7 +82,7 @@ def create_dataset_export_job(
     tags: list[Record] | None = None,
 ) -> Record:
     require_usable(ctx, "dataset", dataset_arn)
-    check_location(job_output["s3_data_destination"]["path"], LocationPolicy.of(ctx.settings), writing=True)
+    check_location(job_output["s3_data_destination"]["path"], ctx.location_policy(), writing=True)
     arn = ctx.arn(EXPORT, job_name)
     record = new_record(
         ctx,

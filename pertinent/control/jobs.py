@@ -17,7 +17,7 @@ from pertinent.control.common import Record, set_status
 from pertinent.control.context import BULK_FILE, Context
 from pertinent.control.training_process import run_training_process
 from pertinent.datasets.avro_schema import normalize_dataset_type, parse_schema
-from pertinent.datasets.locations import LocationPolicy, open_sources, write_output
+from pertinent.datasets.locations import open_sources, write_output
 from pertinent.errors import ImportFailure, TrainingFailure
 from pertinent.resources.status import (
     ACTIVE,
@@ -244,7 +244,7 @@ class JobRunner:
                 sources = open_sources(
                     job["data_source"]["data_location"],
                     self.ctx.settings.s3_endpoint_url,
-                    policy=LocationPolicy.of(self.ctx.settings, self.ctx.uploads_dir()),
+                    policy=self.ctx.location_policy(reading=True),
                 )
                 current = self.ctx.bulk_file(dataset)
                 if mode == "INCREMENTAL" and current.exists() and current != dest:
@@ -325,7 +325,7 @@ class JobRunner:
                 f"{job['job_name']}.csv",
                 sink.getvalue().to_pybytes(),
                 self.ctx.settings.s3_endpoint_url,
-                policy=LocationPolicy.of(self.ctx.settings),
+                policy=self.ctx.location_policy(),
             )
         except ImportFailure as exc:
             set_status(self.ctx, arn, CREATE_FAILED, str(exc))

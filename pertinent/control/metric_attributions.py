@@ -39,7 +39,7 @@ from pertinent.control.common import (
 )
 from pertinent.control.context import Context
 from pertinent.datasets.avro_schema import normalize_dataset_type, parse_schema
-from pertinent.datasets.locations import LocationPolicy, check_location, write_output
+from pertinent.datasets.locations import check_location, write_output
 from pertinent.errors import InvalidInputException, LimitExceededException
 from pertinent.resources.recommendation_ids import decode, source_index
 from pertinent.resources.status import ACTIVE
@@ -114,7 +114,7 @@ def _check_output(ctx: Context, config: Record) -> Record:
     if path is not None:
         if not str(path).strip():
             raise InvalidInputException("metricsOutputConfig.s3DataDestination.path must not be empty.")
-        check_location(str(path), LocationPolicy.of(ctx.settings))
+        check_location(str(path), ctx.location_policy())
     return dict(config)
 
 
@@ -365,7 +365,7 @@ def report(ctx: Context, arn: str, force: bool = False) -> Record | None:
                 f"AggregatedAttributionMetrics-PutEvents-{int(now)}.csv",
                 to_csv(rows),
                 ctx.settings.s3_endpoint_url,
-                policy=LocationPolicy.of(ctx.settings),
+                policy=ctx.location_policy(),
             )
         except Exception as exc:  # a destination problem shows on the resource, the report is kept
             ctx.store.update(arn, {"failure_reason": f"Could not write the report to {path}: {exc}"})
@@ -418,7 +418,7 @@ def publish_import(
     name = f"AggregatedAttributionMetrics-{mode}-{int(ctx.now())}.csv"
     try:
         return write_output(
-            path, name, to_csv(report_rows), ctx.settings.s3_endpoint_url, policy=LocationPolicy.of(ctx.settings)
+            path, name, to_csv(report_rows), ctx.settings.s3_endpoint_url, policy=ctx.location_policy()
         )
     except Exception as exc:  # the import itself succeeded; the problem shows on the metric attribution
         ctx.store.update(
