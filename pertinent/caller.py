@@ -27,6 +27,8 @@ class Caller:
     account_id: str
     region: str
     access_key_id: str | None = None
+    #: the server's operator (the ``/metrics`` bearer token): owns no resources, reads every account's figures
+    operator: bool = False
 
     @property
     def arn_prefix(self) -> str:

@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 request_log = logging.getLogger("pertinent.requests")
 job_log = logging.getLogger("pertinent.jobs")
@@ -43,6 +45,23 @@ def logfmt(**fields: Any) -> str:
             text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         parts.append(f"{key}={text}")
     return " ".join(parts)
+
+
+class _LabelFilter(Collector):
+    """``registry``'s metric families with only the samples whose label values ``visible`` accepts."""
+
+    def __init__(self, registry: CollectorRegistry, visible: Callable[[str], bool]) -> None:
+        self.registry = registry
+        self.visible = visible
+
+    def describe(self) -> list[Metric]:
+        return []  # names are not needed: this view is registered alone
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            kept = Metric(family.name, family.documentation, family.type, family.unit)
+            kept.samples = [s for s in family.samples if all(map(self.visible, s.labels.values()))]
+            yield kept
 
 
 class Telemetry:
@@ -95,9 +114,14 @@ class Telemetry:
         self._progress_logged: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def exposition(self) -> bytes:
-        """The Prometheus text format of every collector in the registry."""
-        return bytes(generate_latest(self.registry))
+    def exposition(self, visible: Callable[[str], bool] | None = None) -> bytes:
+        """The Prometheus text format of every collector in the registry; with ``visible``, only the
+        samples whose every label value it accepts."""
+        if visible is None:
+            return bytes(generate_latest(self.registry))
+        view = CollectorRegistry(auto_describe=False)
+        view.register(_LabelFilter(self.registry, visible))
+        return bytes(generate_latest(view))
 
     # -- requests -----------------------------------------------------------------------------------
     def request(self, operation: str, status: int, seconds: float, error: str | None) -> None:

@@ -24,7 +24,14 @@ from click.testing import CliRunner
 from pertinent.api.guard import bind_refusal
 from pertinent.cli import main
 from pertinent.config import load_settings
-from pertinent.credentials import AccessKey, CredentialsError, KeyRing, create_key, parse_credentials
+from pertinent.credentials import (
+    AccessKey,
+    CredentialsError,
+    KeyRing,
+    create_bearer_token,
+    create_key,
+    parse_credentials,
+)
 from tests.conftest import LiveServer, make_group, start_server, wait_for_status
 
 ACCOUNT_A, ACCOUNT_B = "111111111111", "222222222222"
@@ -64,6 +71,7 @@ class Accounts:
     campaign_a: str
     tracking_a: str
     credentials: Path
+    tmp: Path
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +79,13 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accounts]:
     tmp = tmp_path_factory.mktemp("auth")
     credentials = tmp / "keys.csv"
     a, b = create_key(credentials, ACCOUNT_A), create_key(credentials, ACCOUNT_B)
+    create_bearer_token(tmp / "metrics-token")
     settings = load_settings(
-        data_dir=tmp / "data", worker_poll_seconds=0.05, credentials=str(credentials), allowed_paths=str(tmp)
+        data_dir=tmp / "data",
+        worker_poll_seconds=0.05,
+        credentials=str(credentials),
+        allowed_paths=str(tmp),
+        metrics_token_file=str(tmp / "metrics-token"),
     )
     live, stop = start_server(settings)
     pa = client(live, a)
@@ -92,7 +105,7 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Accounts]:
     wait_for_status(
         lambda: pa.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])["eventTracker"]
     )
-    yield Accounts(live, a, b, group.arn, campaign, tracker["trackingId"], credentials)
+    yield Accounts(live, a, b, group.arn, campaign, tracker["trackingId"], credentials, tmp)
     stop()
 
 
@@ -254,6 +267,44 @@ def test_accounts_cannot_see_or_touch_each_others_resources(accounts: Accounts) 
         userId="u1",
         eventList=[{"eventType": "click", "itemId": "m2", "sentAt": 1_700_000_000}],
     )
+
+
+def _metrics(accounts: Accounts, key: AccessKey | None) -> str:
+    """/metrics signed by ``key``, or with the operator's bearer token (None)."""
+    url = f"{accounts.live.url}/metrics"
+    if key is not None:
+        url = _presigned(url, key, 60)
+        headers = {}
+    else:
+        headers = {"Authorization": "Bearer " + (accounts.tmp / "metrics-token").read_text().strip()}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
+        return str(response.read().decode())
+
+
+def test_metrics_show_a_signed_caller_only_its_own_resources(accounts: Accounts) -> None:
+    pa = client(accounts.live, accounts.a)
+    version = pa.describe_campaign(campaignArn=accounts.campaign_a)["campaign"]["solutionVersionArn"]
+    pa.create_metric_attribution(
+        name="impact-a",
+        datasetGroupArn=accounts.group_a,
+        metrics=[{"eventType": "click", "expression": "SAMPLECOUNT()", "metricName": "clicks"}],
+        metricsOutputConfig={
+            "roleArn": f"arn:aws:iam::{ACCOUNT_A}:role/r",
+            "s3DataDestination": {"path": f"{accounts.tmp}/attribution/"},
+        },
+    )
+    client(accounts.live, accounts.a, "personalize-runtime").get_recommendations(
+        campaignArn=accounts.campaign_a, userId="u1", numResults=2
+    )
+    served = f'pertinent_model_version_requests_total{{model_version="{version}"}}'
+    attribution = 'pertinent_metric_attribution_reports{metric_attribution="impact-a"}'
+    own, other, operator = (_metrics(accounts, k) for k in (accounts.a, accounts.b, None))
+    assert served in own and attribution in own
+    # another account's key sees the server's request counts but not one ARN or name of account A
+    assert "pertinent_requests_total" in other
+    assert ACCOUNT_A not in other and "impact-a" not in other
+    # the operator's scraper (the bearer token) sees every account
+    assert served in operator and attribution in operator
 
 
 def test_open_paths_and_the_search_surface(accounts: Accounts) -> None:

@@ -238,7 +238,7 @@ class RequestGuard:
         if scheme.lower() != "bearer":
             return None
         if method == "GET" and hmac.compare_digest(token.strip().encode(), self.metrics_token):
-            return Caller("", "")  # reads the server's figures only, as an operator's scraper
+            return Caller("", "", operator=True)  # reads the server's figures only, as an operator's scraper
         message = "The bearer token is not this server's metrics token."
         return error_response(REST, "AccessDeniedException", message, 403)
 

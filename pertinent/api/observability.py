@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pertinent.caller import Caller, acting_as, current_caller
 from pertinent.telemetry import METRICS_CONTENT_TYPE, Telemetry
 
 CONTROL_PLANE_PREFIX = "AmazonPersonalize."
@@ -78,7 +79,20 @@ class RequestTelemetry:
 
 
 def metrics_route(telemetry: Telemetry) -> Route:
+    """``GET /metrics``. A signed caller sees only samples whose ARN labels are its own (another account's
+    model versions stay hidden, docs/security.md); the operator's scraper (the bearer token) sees every
+    account's."""
+
     async def metrics(request: Request) -> Response:
-        return Response(telemetry.exposition(), media_type=METRICS_CONTENT_TYPE)
+        caller = current_caller()
+        if caller is None or caller.operator:
+            with acting_as(None):  # the collectors that read the store see every account too
+                return Response(telemetry.exposition(), media_type=METRICS_CONTENT_TYPE)
+        seen = caller
+
+        def visible(label: str) -> bool:
+            return Caller.owner_of(label) is None or seen.may_read(label)
+
+        return Response(telemetry.exposition(visible), media_type=METRICS_CONTENT_TYPE)
 
     return Route("/metrics", metrics, methods=["GET"])
