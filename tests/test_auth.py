@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore import UNSIGNED
-from botocore.auth import SigV4QueryAuth
+from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
@@ -218,6 +220,38 @@ def test_presigned_urls_work_until_they_expire(accounts: Accounts) -> None:
     tampered = _presigned(base, accounts.a, 300).replace("numResults=3", "numResults=4")
     status, headers, _ = _get(tampered)
     assert headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+
+
+def _signed_get(url: str, key: AccessKey) -> tuple[int, Any, Any]:
+    """GET ``url`` exactly as written (its query's escapes untouched), signed in the Authorization header."""
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), "personalize", "us-east-1").add_auth(
+        request
+    )
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}", headers=dict(request.headers.items()))
+        response = connection.getresponse()
+        return response.status, response.headers, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_escapes_that_are_not_utf8_are_verified_as_sent_then_refused(accounts: Accounts) -> None:
+    arn = urllib.parse.quote(accounts.campaign_a, safe="")
+    base = f"{accounts.live.url}/getRecommendations?campaignArn={arn}&numResults=2&userId="
+    status, _, body = _signed_get(base + "%C3%A9", accounts.a)  # "é" in UTF-8: a user id like any other
+    assert status == 200 and len(body["itemList"]) == 2
+    # a lone surrogate (CESU-8 bytes) and a Latin-1 byte: the signature holds, the id is refused
+    for escaped in ("%ED%A0%80", "%E9"):
+        status, headers, body = _signed_get(base + escaped, accounts.a)
+        assert status == 400 and headers["x-amzn-ErrorType"] == "InvalidInputException", body
+        assert "not valid UTF-8" in body["message"]
+    status, headers, _ = _signed_get(
+        base + "%ED%A0%80", AccessKey(accounts.a.access_key_id, "y" * 40, ACCOUNT_A)
+    )
+    assert status == 400 and headers["x-amzn-ErrorType"] == "InvalidSignatureException"
 
 
 def test_accounts_cannot_see_or_touch_each_others_resources(accounts: Accounts) -> None:

@@ -20,6 +20,7 @@ import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.responses import RedirectResponse, Response
 
@@ -95,6 +96,17 @@ def _without_auth_params(query: bytes) -> bytes:
     return b"&".join(p for p in query.split(b"&") if p.split(b"=", 1)[0] not in _AUTH_PARAMS)
 
 
+def _not_utf8(scope: Scope) -> str | None:
+    """Why the percent-decoded path or query is not UTF-8 (an encoded lone surrogate such as ``%ED%A0%80``
+    included), or None; routes would otherwise see U+FFFD in place of the bytes sent."""
+    for part, raw in (("path", scope.get("raw_path") or b""), ("query string", scope.get("query_string", b""))):
+        try:
+            unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"The request {part} is not valid UTF-8 once percent-decoded (byte {exc.start} of it)."
+    return None
+
+
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
@@ -143,7 +155,7 @@ class RequestGuard:
         caller = response
         if b"X-Amz-Signature" in scope.get("query_string", b""):
             scope = {**scope, "query_string": _without_auth_params(scope["query_string"])}
-        refused = self._content_refusal(method, path, headers, body)
+        refused = _not_utf8(scope) or self._content_refusal(method, path, headers, body)
         if refused is not None:
             await error_response(surface, "InvalidInputException", refused, 400)(scope, receive, send)
             return

@@ -23,7 +23,7 @@ import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -100,6 +100,22 @@ class _Signature:
     signature: str
     amz_date: str
     expires: int | None  # presigned only
+
+
+def _canonical_query(query: str, drop: str | None = None) -> str:
+    """SigV4's canonical query string of ``query`` as it arrived (latin-1 text of the raw bytes): each name
+    and value percent-decoded to bytes and encoded again the one way SigV4 allows, then sorted; ``drop``
+    names a parameter left out (a presigned URL's own signature). Working on bytes keeps escapes that are
+    not UTF-8 (``%E9``, ``%ED%A0%80``) as they were signed, instead of turning them into U+FFFD."""
+    pairs = []
+    for part in query.encode("latin-1").split(b"&"):
+        if part:
+            key, _, value = part.partition(b"=")
+            name, content = unquote_to_bytes(key), unquote_to_bytes(value)
+            if drop is not None and name == drop.encode():
+                continue
+            pairs.append((quote(name, safe="-_.~"), quote(content, safe="-_.~")))
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:
@@ -200,10 +216,10 @@ def verify(request: IncomingRequest, keys: KeyRing, now: dt.datetime | None = No
         if not authorization.startswith(ALGORITHM + " "):
             raise incomplete(f"Authorization header must use the {ALGORITHM} signing algorithm.")
         sig = _from_header(authorization, request)
-        query_pairs = pairs
+        canonical_query = _canonical_query(request.query)
     elif any(k == "X-Amz-Signature" for k, _ in pairs) or any(k == "X-Amz-Algorithm" for k, _ in pairs):
         sig = _from_query(pairs)
-        query_pairs = [(k, v) for k, v in pairs if k != "X-Amz-Signature"]
+        canonical_query = _canonical_query(request.query, drop="X-Amz-Signature")
     else:
         raise missing()
     if request.header("x-amz-security-token") is not None or any(
@@ -228,7 +244,7 @@ def verify(request: IncomingRequest, keys: KeyRing, now: dt.datetime | None = No
         raise invalid("The host header must be signed.")
     if not HEX_SIGNATURE.match(sig.signature):
         raise invalid(MISMATCH_MESSAGE)
-    expected = _compute(request, sig, query_pairs, key.access_key_id, key.secret_access_key)
+    expected = _compute(request, sig, canonical_query, key.access_key_id, key.secret_access_key)
     if not hmac.compare_digest(expected, sig.signature):
         raise invalid(MISMATCH_MESSAGE)
     _check_time(sig, now)
@@ -238,7 +254,7 @@ def verify(request: IncomingRequest, keys: KeyRing, now: dt.datetime | None = No
 def _compute(
     request: IncomingRequest,
     sig: _Signature,
-    query_pairs: list[tuple[str, str]],
+    canonical_query: str,
     access_key_id: str,
     secret: str,
 ) -> str:
@@ -254,9 +270,10 @@ def _compute(
         if content_sha.lower() != hashlib.sha256(request.body).hexdigest():
             raise invalid("The provided 'x-amz-content-sha256' header does not match what was computed.")
     host = request.header("host") or "localhost"
-    aws_request = AWSRequest(method=request.method, url=f"http://{host}{request.raw_path}", data=request.body)
+    # the query goes in the URL already canonical: botocore then sorts it as it is (no params to re-encode)
+    query = f"?{canonical_query}" if canonical_query else ""
+    aws_request = AWSRequest(method=request.method, url=f"http://{host}{request.raw_path}{query}", data=request.body)
     aws_request.headers = headers
-    aws_request.params = query_pairs
     aws_request.context["timestamp"] = sig.amz_date
     signer = SigV4Auth(Credentials(access_key_id, secret), sig.service, sig.region)
     canonical = signer.canonical_request(aws_request)
