@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from tests.conftest import LiveServer, start_server, wait_for_status
 RECIPE = "arn:aws:personalize:::recipe/"
 N_USERS, N_ITEMS = 100, 100
 BEST_SELLER, MOST_VIEWED = "i7", "i42"
+TRENDING = "v1"
 
 
 def _schema(name: str, fields: list[dict[str, Any]]) -> str:
@@ -103,6 +105,9 @@ def write_vod(path: Path, items_path: Path, event_type: str = "Watch") -> dict[s
             watched[f"u{u}"] = set(items)
             for k, item in enumerate(items):
                 writer.writerow([f"u{u}", item, 1_600_000_000 + u * 100 + k, event_type])
+        for u in range(1, 13, 2):  # a late burst: v1 trends in the newest two-hour window
+            writer.writerow([f"u{u}", TRENDING, 1_600_020_000 + u, event_type])
+            watched[f"u{u}"].add(TRENDING)
     with items_path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["ITEM_ID", "GENRES", "CREATION_TIMESTAMP"])
@@ -152,6 +157,7 @@ class Domains:
     recommenders: dict[str, str]
     purchases: dict[str, set[str]]
     watched: dict[str, set[str]]
+    watches: Counter[str]  # Watch events per video
 
 
 ECOMMERCE_USE_CASES = (
@@ -160,6 +166,15 @@ ECOMMERCE_USE_CASES = (
     "aws-ecomm-frequently-bought-together",
     "aws-ecomm-customers-who-viewed-x-also-viewed",
     "aws-ecomm-recommended-for-you",
+)
+
+
+VOD_USE_CASES = (
+    "aws-vod-top-picks",
+    "aws-vod-more-like-x",
+    "aws-vod-because-you-watched-x",
+    "aws-vod-most-popular",
+    "aws-vod-trending-now",
 )
 
 
@@ -191,7 +206,7 @@ def domains(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Domains]:
                 "minRecommendationRequestsPerSecond": 2,
             },
         )["recommenderArn"]
-    for use_case in ("aws-vod-top-picks", "aws-vod-more-like-x"):
+    for use_case in VOD_USE_CASES:
         recommenders[use_case] = client.create_recommender(
             name=use_case.replace("aws-vod-", "tv-"), datasetGroupArn=vod, recipeArn=RECIPE + use_case
         )["recommenderArn"]
@@ -200,7 +215,9 @@ def domains(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Domains]:
             lambda arn=arn: client.describe_recommender(recommenderArn=arn)["recommender"], timeout=300
         )
         assert record["status"] == "ACTIVE", record
-    yield Domains(server, client, runtime, ecommerce, vod, recommenders, purchases, watched)
+    with vod_csv.open(newline="") as f:
+        watches = Counter(row["ITEM_ID"] for row in csv.DictReader(f) if row["EVENT_TYPE"] == "Watch")
+    yield Domains(server, client, runtime, ecommerce, vod, recommenders, purchases, watched, watches)
     stop()
 
 
@@ -298,6 +315,61 @@ def test_video_on_demand_top_picks_leaves_out_watched_videos(domains: Domains) -
         )
     )
     assert more_like and not set(more_like) & domains.watched["u1"]
+
+
+def test_video_on_demand_because_you_watched_most_popular_and_trending_now(domains: Domains) -> None:
+    runtime, recs = domains.runtime, domains.recommenders
+    because = runtime.get_recommendations(
+        recommenderArn=recs["aws-vod-because-you-watched-x"], itemId="v4", userId="u2", numResults=10
+    )
+    got = items(because)
+    assert len(got) == 10 and not set(got) & domains.watched["u2"]  # watched videos are left out
+    assert sum(int(i[1:]) % 2 == 0 for i in got) >= 8, got  # co-watched with v4: the even videos
+    assert all("score" not in entry for entry in because["itemList"])
+    popular = items(runtime.get_recommendations(recommenderArn=recs["aws-vod-most-popular"], numResults=5))
+    assert domains.watches[popular[0]] == max(domains.watches.values()), (popular, domains.watches)
+    assert [domains.watches[i] for i in popular] == sorted(
+        (domains.watches[i] for i in popular), reverse=True
+    )
+    trending = items(runtime.get_recommendations(recommenderArn=recs["aws-vod-trending-now"], numResults=5))
+    assert trending[0] == TRENDING and TRENDING != popular[0]
+    same = runtime.get_recommendations(recommenderArn=recs["aws-vod-trending-now"], userId="u9", numResults=5)
+    assert items(same) == trending  # not personalized
+
+
+def test_filters_apply_to_recommender_answers(domains: Domains) -> None:
+    client, runtime = domains.client, domains.runtime
+    category = client.create_filter(
+        name="shop-category",
+        datasetGroupArn=domains.ecommerce,
+        filterExpression="INCLUDE ItemID WHERE Items.CATEGORY_L1 IN ($CATEGORY)",
+    )["filterArn"]
+    no_comedy = client.create_filter(
+        name="tv-no-comedy",
+        datasetGroupArn=domains.vod,
+        filterExpression='EXCLUDE ItemID WHERE Items.GENRES IN ("Comedy")',
+    )["filterArn"]
+    for arn in (category, no_comedy):
+        wait_for_status(lambda arn=arn: client.describe_filter(filterArn=arn)["filter"])
+    answer = runtime.get_recommendations(
+        recommenderArn=domains.recommenders["aws-ecomm-recommended-for-you"],
+        userId="u3",
+        numResults=10,
+        filterArn=category,
+        filterValues={"CATEGORY": '"cat2"'},
+    )
+    assert len(items(answer)) == 10 and all(int(i[1:]) % 4 == 2 for i in items(answer)), items(answer)
+    answer = runtime.get_recommendations(
+        recommenderArn=domains.recommenders["aws-vod-most-popular"], numResults=10, filterArn=no_comedy
+    )
+    assert len(items(answer)) == 10 and all(int(i[1:]) % 2 == 1 for i in items(answer))  # Drama only
+    with pytest.raises(ClientError) as error:
+        runtime.get_recommendations(
+            recommenderArn=domains.recommenders["aws-ecomm-recommended-for-you"],
+            userId="u3",
+            filterArn=category,
+        )
+    assert error.value.response["Error"]["Code"] == "InvalidInputException"  # $CATEGORY has no value
 
 
 def test_stop_refuses_requests_until_start(domains: Domains) -> None:
