@@ -151,6 +151,31 @@ def test_a_rebound_host_name_is_refused_on_every_surface(env: Env) -> None:
     assert status == 200
 
 
+def test_a_web_page_cannot_change_a_server_without_credentials(tmp_path: Path) -> None:
+    """Cross-site requests a page can send without a CORS preflight (text/plain, forms) to 127.0.0.1."""
+    live, stop = start_server(load_settings(data_dir=tmp_path / "d"))
+    try:
+        env = Env(live, AccessKey("", "", ""), AccessKey("", "", ""), "")
+        host = urlsplit(live.url).netloc
+        body = json.dumps({"name": "planted"}).encode()
+        for path in ("/experiments", "/experiments/ab/stop", "/console/api/dataset-groups", "/", "/events"):
+            for origin in ("https://evil.example", "null", "http://localhost:1"):
+                headers = {"Origin": origin, "Content-Type": "text/plain"}
+                status, answer_headers, answer = request(env, "POST", path, body, headers)
+                assert status == 403, (path, origin, answer)
+                assert answer_headers["x-amzn-errortype"] == "AccessDeniedException"
+        # the console's own pages (same origin) and API clients (no Origin) still work
+        json_body = {"Content-Type": "application/json"}
+        created = request(
+            env, "POST", "/console/api/dataset-groups", body, {"Origin": f"http://{host}", **json_body}
+        )
+        assert created[0] == 200, created[2]
+        stopped = request(env, "POST", "/experiments/ab/stop", b"", {})
+        assert stopped[0] == 404 and b"ResourceNotFoundException" in stopped[2]
+    finally:
+        stop()
+
+
 def test_a_proxy_name_can_be_allowed(tmp_path: Path) -> None:
     live, stop = start_server(load_settings(data_dir=tmp_path / "d", allowed_hosts="personalize.example.com"))
     try:

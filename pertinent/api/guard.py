@@ -96,6 +96,26 @@ def _without_auth_params(query: bytes) -> bytes:
     return b"&".join(p for p in query.split(b"&") if p.split(b"=", 1)[0] not in _AUTH_PARAMS)
 
 
+def _cross_origin_refusal(method: str, headers: list[tuple[str, str]]) -> str | None:
+    """Why a state-changing request that a browser sent from another origin is refused, or None.
+
+    Browsers send ``Origin`` with every cross-origin POST — also the "simple" ones (a form, a ``text/plain``
+    fetch) that need no CORS preflight — so a page the operator visits cannot change a server that has no
+    credentials on 127.0.0.1, whatever the endpoint. API clients (boto3, curl) send no Origin."""
+    if method not in STATE_CHANGING:
+        return None
+    origin = next((v for k, v in headers if k == "origin"), None)
+    if origin is None:
+        return None
+    host = next((v for k, v in headers if k == "host"), "")
+    if origin != "null" and origin.split("://", 1)[-1].lower() == host.lower():
+        return None
+    return (
+        f"A {method} from the web page at {origin[:100]!r} is refused: this server takes state-changing "
+        "requests from API clients and its own console only (cross-site request protection)."
+    )
+
+
 def _not_utf8(scope: Scope) -> str | None:
     """Why the percent-decoded path or query is not UTF-8 (an encoded lone surrogate such as ``%ED%A0%80``
     included), or None; routes would otherwise see U+FFFD in place of the bytes sent."""
@@ -136,7 +156,7 @@ class RequestGuard:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         send = self._with_headers(send, surface)
 
-        refusal = self._host_refusal(headers)
+        refusal = self._host_refusal(headers) or _cross_origin_refusal(method, headers)
         if refusal is not None:
             await error_response(surface, "AccessDeniedException", refusal, 403)(scope, receive, send)
             return
