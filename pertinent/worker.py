@@ -26,6 +26,7 @@ from pertinent.control.jobs import JobRunner
 from pertinent.resources.status import CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, CREATE_STOPPING
 from pertinent.store import Job
 from pertinent.store.retry import LONGEST_PAUSE, is_transient, retrying
+from pertinent.wake import WakeListener
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class Worker:
         #: since when (time.monotonic) this process has reached the database without a failure
         self._db_ok_since = time.monotonic()
         self._interruptions: dict[str, int] = {}  # job ARN → database interruptions in a row
+        #: API processes nudge this worker when they queue a job (pertinent.wake); polling stays the fallback
+        self._listener = WakeListener(ctx.settings.db_url, self.wake)
 
     # -- life cycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -65,6 +68,7 @@ class Worker:
             self._spawn(self._loop, f"pertinent-worker-{n}")
         if self.ctx.settings.worker_threads:
             self.start_heartbeat()
+            self._listener.start()
 
     def start_heartbeat(self) -> None:
         """Start only the lease heartbeat (for a caller that runs claimed jobs itself, like `pertinent train`)."""
@@ -89,6 +93,7 @@ class Worker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
+        self._listener.stop()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()

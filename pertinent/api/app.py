@@ -38,6 +38,7 @@ from pertinent.serving.actions import ActionRecommender
 from pertinent.serving.recommend import Recommender
 from pertinent.store import MetadataStore
 from pertinent.version import __version__
+from pertinent.wake import wake_sender
 from pertinent.worker import Worker
 
 ROLES = ("all", "api", "worker")
@@ -74,9 +75,9 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
         # a request's products are small: BLAS threads cost more than they give (8 ms against 0.26 ms
         # for 10k items × 128 factors) and fight the other API processes for the cores
         threadpool_limits(1, "blas")
-        control = ControlPlane(
-            ctx, OPERATIONS, ServiceCodec("personalize"), after_write=worker.wake if worker else lambda: None
-        )
+        # without a worker here (`serve --workers N`: it runs in the supervisor), nudge it over a socket
+        nudge = worker.wake if worker else wake_sender(settings.db_url)
+        control = ControlPlane(ctx, OPERATIONS, ServiceCodec("personalize"), after_write=nudge)
         routes.append(Route("/", control.handle, methods=["POST"]))
         recommender = Recommender(ctx)
         ingest = EventIngest(ctx)
