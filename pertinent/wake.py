@@ -85,8 +85,9 @@ class WakeListener:
 def wake_sender(db_url: str) -> Callable[[], None]:
     """A function that nudges the worker listening for ``db_url`` (does nothing when none listens)."""
     address = wake_address(db_url)
+    sock: socket.socket | None = None
     try:
-        sock: socket.socket | None = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.setblocking(False)
     except (OSError, AttributeError):
         sock = None
