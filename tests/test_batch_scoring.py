@@ -95,3 +95,35 @@ def test_numpy_rounding_of_float32_scores_is_pythons_round() -> None:
     )
     rounded = np.round(values.astype(np.float64), 7).tolist()
     assert rounded == [round(float(v), 7) for v in values.tolist()]
+
+
+def test_tiled_ease_product_and_zero_columns_give_the_same_numbers() -> None:
+    """A catalog wider than one tile of B: the batch path's tiled product is the whole product bit for
+    bit, and the softmax that counts all-zero columns (items outside EASE's matrix) once gives the
+    float32 scores the full exponential pass gives."""
+    from pertinent.recipes import user_personalization as up
+    from pertinent.recipes.base import _softmax_denominators
+
+    rng = np.random.default_rng(11)
+    users, items, events = 500, 2 * up.EASE_TILE_COLUMNS + 400, 40_000
+    data = InteractionData.from_indices(rng.integers(0, users, events), rng.integers(0, items, events))
+    model = UserPersonalization().fit(data, {"ease_min_item_users": "14"})  # some items stay outside B
+    n_active = len(model.active_items_)
+    assert model.algorithm == "ease" and up.EASE_TILE_COLUMNS < n_active < model.n_items_
+    histories = [rng.integers(0, model.n_items_, rng.integers(1, 60)).astype(np.int64) for _ in range(300)]
+    weights = [np.ones(len(h), dtype=np.float32) for h in histories]
+    indptr = np.zeros(len(histories) + 1, dtype=np.int64)
+    np.cumsum([len(h) for h in histories], out=indptr[1:])
+    block = model.score_rows(indptr, np.concatenate(histories), np.concatenate(weights))
+    assert len(model._ease_tiles()) == -(-n_active // up.EASE_TILE_COLUMNS)
+    assert np.array_equal(block, model._score(histories, weights))  # untiled, row by row
+
+    top = block.max(axis=1).astype(np.float64)
+    shifted = block.astype(np.float64) - top[:, None]
+    full = np.exp(shifted).sum(axis=1)
+    counted = _softmax_denominators(block, top)
+    np.testing.assert_allclose(counted, full, rtol=1e-13)
+    ids = model.top_n_rows(block.copy(), 25)
+    picked = np.take_along_axis(block, ids, axis=1).astype(np.float64)
+    expected = (np.exp(picked - top[:, None]) / full[:, None]).astype(np.float32)
+    assert np.array_equal(model.scores_at(block, ids), expected)

@@ -261,8 +261,8 @@ OPERATIONS: dict[str, Operation] = {
 FileRunner = Callable[[str, Callable[[int, int], None]], Any]
 
 
-def _run_files(ctx: Context, arn: str, job: Record, kind: str, answer_file: FileRunner) -> None:
-    """Read every input file, answer it, write ``<name>.out``.
+def _run_files(ctx: Context, arn: str, job: Record, kind: str, answer_file: FileRunner) -> Record:
+    """Read every input file, answer it, write ``<name>.out``; returns the final ``job_progress``.
 
     Progress, after every block of lines: ``job_progress`` in the record (the raw Describe response's
     ``jobProgress``, see :func:`wire_progress`), ``lastUpdatedDateTime`` moved to the time of the block,
@@ -277,7 +277,8 @@ def _run_files(ctx: Context, arn: str, job: Record, kind: str, answer_file: File
         def progress(done: int, total: int, index: int = index, before: int = lines_done) -> None:
             fraction = (index + (done / total if total else 1.0)) / len(sources)
             state = {"fraction": round(fraction, 4), "lines": before + done, "files": len(sources)}
-            ctx.store.update(arn, {"job_progress": state, "last_updated_date_time": ctx.now()})
+            if fraction < 1.0:  # the last block's state is written with the job's status (_run)
+                ctx.store.update(arn, {"job_progress": state, "last_updated_date_time": ctx.now()})
             ctx.telemetry.job_progress(kind, arn, fraction, f"{before + done} lines")
 
         stream = opener()
@@ -293,7 +294,7 @@ def _run_files(ctx: Context, arn: str, job: Record, kind: str, answer_file: File
         lines_done += len(lines)
         body = "".join(f"{line}\n" for line in lines).encode()
         write_output(destination, f"{name}.out", body, endpoint, policy=ctx.location_policy())
-    ctx.store.update(arn, {"job_progress": {"fraction": 1.0, "lines": lines_done, "files": len(sources)}})
+    return {"fraction": 1.0, "lines": lines_done, "files": len(sources)}
 
 
 def _run(ctx: Context, arn: str, kind: str, build: Callable[[Record], FileRunner]) -> None:
@@ -302,14 +303,14 @@ def _run(ctx: Context, arn: str, kind: str, build: Callable[[Record], FileRunner
         return  # (IN_PROGRESS: a retry after the worker holding the job died; the output is rewritten)
     set_status(ctx, arn, CREATE_IN_PROGRESS, job_progress={"fraction": 0.0, "lines": 0})
     try:
-        _run_files(ctx, arn, job, kind, build(job))
+        done = _run_files(ctx, arn, job, kind, build(job))
     except ImportFailure as exc:
         set_status(ctx, arn, CREATE_FAILED, str(exc))
         return
     except PersonalizeError as exc:
         set_status(ctx, arn, CREATE_FAILED, exc.message)
         return
-    set_status(ctx, arn, ACTIVE)
+    set_status(ctx, arn, ACTIVE, job_progress=done)
 
 
 def run_batch_inference_job(ctx: Context, arn: str, recommender: Any) -> None:

@@ -723,13 +723,21 @@ def _artifact_paths(path: str | Path) -> tuple[Path, Path]:
 
 
 def _softmax_denominators(rows: NDArray[np.float32], top: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``Σ exp(raw − max)`` of each row, in float64. Rows mostly of exact zeros (EASE's items outside its
-    matrix, block-structured data) count their zeros once instead of taking their exponentials: the same
-    sum up to float64 rounding, far below the float32 scores it divides."""
+    """``Σ exp(raw − max)`` of each row, in float64. Exact zeros are counted instead of exponentiated:
+    rows mostly of zeros (block-structured data) by a sparse pass, and columns that are zero in every row
+    (EASE's items outside its matrix, more than half of ml-latest-small's catalog) by leaving them out of
+    the exponentials and adding ``count · exp(−max)`` — the same sum up to float64 rounding, far below the
+    float32 scores it divides."""
     zeros = rows.size - np.count_nonzero(rows)
     if zeros < 0.9 * rows.size:
-        shifted = rows.astype(np.float64) - top[:, None]
-        return np.asarray(np.exp(shifted, out=shifted).sum(axis=1), dtype=np.float64)
+        used = rows.any(axis=0) if zeros else None
+        skipped = 0 if used is None else rows.shape[1] - int(np.count_nonzero(used))
+        shifted = (rows if used is None or not skipped else rows[:, used]).astype(np.float64)
+        shifted -= top[:, None]
+        sums = np.exp(shifted, out=shifted).sum(axis=1)
+        if skipped:
+            sums += skipped * np.exp(-top)
+        return np.asarray(sums, dtype=np.float64)
     flat = np.flatnonzero(rows)
     row_of = flat // rows.shape[1]
     terms = np.exp(rows.reshape(-1)[flat].astype(np.float64) - top[row_of])
