@@ -7,7 +7,7 @@ generated set (200,000 users by default), then for each:
   another, as a script that fills an email list would (after one request that loads the model);
 * **batch job**: CreateBatchInferenceJob over every user of the set (a JSON Lines file), polled every
   20 ms until ACTIVE (after a one-line job that loads the model into the worker, as the loop's first
-  request loads it into the API process).
+  request loads it into the API process; a second one-line job shows a job's fixed cost).
 
 Both run against the same server (``pertinent serve``: its API processes and the job worker) and the same
 solution version (the loop through a campaign on it), with the same numResults. Prints users/s (wall, as
@@ -142,6 +142,9 @@ def measure(
     loop_wall, loop_cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
 
     run_job(client, folder, f"{name}-warm", version, users[:1])  # loads the model into the worker
+    t0 = time.perf_counter()  # a job's fixed cost, as the client sees it: pick-up, files, status, polling
+    run_job(client, folder, f"{name}-one", version, users[:1])
+    one_line = time.perf_counter() - t0
     cpu0, t0 = cpu_seconds(pid), time.perf_counter()
     job = run_job(client, folder, f"{name}-batch", version, users)
     batch_wall, batch_cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
@@ -154,6 +157,7 @@ def measure(
         "batch_rate": len(users) / batch_wall,
         "job_rate": len(users) / max(job_seconds, 1e-3),
         "batch_cpu_ms": 1000 * batch_cpu / len(users),
+        "one_line_ms": 1000 * one_line,
     }
 
 
@@ -219,15 +223,16 @@ def main() -> None:
         print(f"\n{os.cpu_count()} CPUs shared by server and client; numResults 25; load average {load}\n")
         print(
             "| set | HTTP loop users/s | batch users/s (client; job's own times) | × users/s | "
-            "loop server CPU ms/user | batch server CPU ms/user | × CPU |"
+            "loop server CPU ms/user | batch server CPU ms/user | × CPU | one-line job ms |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for label, r in rows:
             print(
                 f"| {label} ({r['batch_users']:,} in the job, {r['loop_users']:,} in the loop) | "
                 f"{r['loop_rate']:,.0f} | {r['batch_rate']:,.0f}; {r['job_rate']:,.0f} | "
                 f"{r['batch_rate'] / r['loop_rate']:.1f} | {r['loop_cpu_ms']:.2f} | "
-                f"{r['batch_cpu_ms']:.3f} | {r['loop_cpu_ms'] / r['batch_cpu_ms']:.1f} |"
+                f"{r['batch_cpu_ms']:.3f} | {r['loop_cpu_ms'] / r['batch_cpu_ms']:.1f} | "
+                f"{r['one_line_ms']:.0f} |"
             )
     finally:
         server.terminate()
