@@ -167,6 +167,13 @@ def test_folder_imports_are_bounded_and_special_files_are_not_read(env: Env) -> 
     write_interactions_csv(deep / "deep.csv", users=2, per_user=2)
     record = _import(env, f"{env.allowed / 'a'}/")
     assert record["status"] == "CREATE FAILED" and "deeper than 2 levels" in record["failureReason"]
+    # a huge tree of other files and folders is refused without walking it all (max_import_files 3: 30 entries)
+    wide = env.allowed / "wide"
+    for n in range(40):
+        (wide / f"sub-{n}").mkdir(parents=True)
+        (wide / f"sub-{n}" / "notes.txt").write_text("not an input")
+    record = _import(env, f"{wide}/")
+    assert record["status"] == "CREATE FAILED" and "more than 30 files and folders" in record["failureReason"]
     fifo = env.allowed / "pipe.csv"
     os.mkfifo(fifo)
     record = _import(env, str(fifo))  # a FIFO would block a reader forever

@@ -30,6 +30,9 @@ from pertinent.config import Settings
 from pertinent.errors import ImportFailure, InvalidInputException
 
 Opener = Callable[[], BinaryIO]
+#: a folder import looks at no more than this many entries (files and sub-folders, wanted or not) per file
+#: it may read, so a huge tree of other files is refused quickly instead of walked to the end
+ENTRIES_PER_FILE = 10
 
 
 class LocationRefused(Exception):
@@ -192,7 +195,14 @@ def open_sources(
 def _folder_files(folder: Path, location: str, suffix: str, policy: LocationPolicy) -> list[Path]:
     """The wanted files under ``folder`` (symlinked sub-folders are not followed), bounded."""
     files: list[Path] = []
+    entries, most_entries = 0, policy.max_files * ENTRIES_PER_FILE
     for current, dirs, names in os.walk(folder, followlinks=False):
+        entries += len(dirs) + len(names)
+        if entries > most_entries:
+            raise ImportFailure(
+                f"The folder {_clip(location)} holds more than {most_entries} files and folders "
+                f"({ENTRIES_PER_FILE} per {suffix or 'input'} file it may read); import a sub-folder."
+            )
         depth = len(Path(current).relative_to(folder).parts)
         if depth > policy.max_depth:
             raise ImportFailure(
