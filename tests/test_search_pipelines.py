@@ -294,7 +294,7 @@ def test_pipeline_with_two_processors_and_version() -> None:
 
 def test_ad_hoc_pipeline_is_refused() -> None:
     error = pipeline_error({"response_processors": [{PROCESSOR_TYPE: config()}]}, ad_hoc=True)
-    assert (error.type, error.status) == ("illegal_state_exception", 500)
+    assert (error.type, error.status) == ("illegal_state_exception", 400)  # a bad request, never a 5xx
     assert error.reason == (
         "personalized_search_ranking processor may not be instantiated as part of a search request. "
         "Create a named search pipeline instead."

@@ -253,7 +253,7 @@ def parse_processor(config: Any, *, ad_hoc: bool = False) -> PersonalizedRanking
             "illegal_state_exception",
             f"{PROCESSOR_TYPE} processor may not be instantiated as part of a search request. "
             "Create a named search pipeline instead.",
-            status=500,
+            status=400,  # OpenSearch answers 500 (an IllegalStateException); it is the request's fault
         )
     if plugin.values:
         name = PROCESSOR_TYPE if tag is None else f"{PROCESSOR_TYPE}:{tag}"
