@@ -222,8 +222,9 @@ def test_presigned_urls_work_until_they_expire(accounts: Accounts) -> None:
     assert headers["x-amzn-ErrorType"] == "InvalidSignatureException"
 
 
-def _signed_get(url: str, key: AccessKey) -> tuple[int, Any, Any]:
-    """GET ``url`` exactly as written (its query's escapes untouched), signed in the Authorization header."""
+def _signed_get(url: str, key: AccessKey, sent: str | None = None) -> tuple[int, Any, Any]:
+    """GET ``url`` exactly as written (its query's escapes untouched), signed in the Authorization header;
+    ``sent``: another query sent under that signature (tampering)."""
     request = AWSRequest(method="GET", url=url)
     SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), "personalize", "us-east-1").add_auth(
         request
@@ -231,7 +232,8 @@ def _signed_get(url: str, key: AccessKey) -> tuple[int, Any, Any]:
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
-        connection.request("GET", f"{parts.path}?{parts.query}", headers=dict(request.headers.items()))
+        query = parts.query if sent is None else sent
+        connection.request("GET", f"{parts.path}?{query}", headers=dict(request.headers.items()))
         response = connection.getresponse()
         return response.status, response.headers, json.loads(response.read())
     finally:
@@ -251,6 +253,13 @@ def test_escapes_that_are_not_utf8_are_verified_as_sent_then_refused(accounts: A
     status, headers, _ = _signed_get(
         base + "%ED%A0%80", AccessKey(accounts.a.access_key_id, "y" * 40, ACCOUNT_A)
     )
+    assert status == 400 and headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    # a space sent as "+" and signed as sent (opensearch-py, requests' params) verifies; it cannot be
+    # swapped for a literal plus (%2B) under the same signature
+    status, _, body = _signed_get(base + "two+words", accounts.a)
+    assert status == 200 and len(body["itemList"]) == 2
+    signed_query = urllib.parse.urlsplit(base + "two+words").query
+    status, headers, _ = _signed_get(base + "two+words", accounts.a, sent=signed_query.replace("+", "%2B"))
     assert status == 400 and headers["x-amzn-ErrorType"] == "InvalidSignatureException"
 
 
@@ -427,6 +436,9 @@ def test_opensearch_py_signs_the_search_api_with_a_listed_key(accounts: Accounts
     with pytest.raises(NotFoundError) as found:
         cluster(accounts.a).search(index="movies", body={"query": {"match_all": {}}})
     assert "no Items dataset" in str(found.value.info)
+    with pytest.raises(NotFoundError) as spaced:  # q= with a space: opensearch-py sends and signs it as "+"
+        cluster(accounts.a).search(index="movies", q="two words")
+    assert "no Items dataset" in str(spaced.value.info)
     # another account does not see the index at all; an unknown key is refused
     with pytest.raises(NotFoundError) as missing:
         cluster(accounts.b).search(index="movies", body={"query": {"match_all": {}}})

@@ -102,19 +102,27 @@ class _Signature:
     expires: int | None  # presigned only
 
 
-def _canonical_query(query: str, drop: str | None = None) -> str:
+def _canonical_query(query: str, drop: str | None = None, plus_as_sent: bool = False) -> str:
     """SigV4's canonical query string of ``query`` as it arrived (latin-1 text of the raw bytes): each name
     and value percent-decoded to bytes and encoded again the one way SigV4 allows, then sorted; ``drop``
     names a parameter left out (a presigned URL's own signature). Working on bytes keeps escapes that are
-    not UTF-8 (``%E9``, ``%ED%A0%80``) as they were signed, instead of turning them into U+FFFD."""
+    not UTF-8 (``%E9``, ``%ED%A0%80``) as they were signed, instead of turning them into U+FFFD.
+
+    ``plus_as_sent``: a raw ``+`` (a space in form encoding) stays ``+`` instead of becoming ``%2B`` — how
+    clients that sign the URL they send with spaces as ``+`` (opensearch-py's query parameters) sign it;
+    ``%2B`` stays distinct, so the signature still binds every byte."""
+
+    def encode(raw: bytes) -> str:
+        parts = raw.split(b"+") if plus_as_sent else [raw]
+        return "+".join(quote(unquote_to_bytes(part), safe="-_.~") for part in parts)
+
     pairs = []
     for part in query.encode("latin-1").split(b"&"):
         if part:
             key, _, value = part.partition(b"=")
-            name, content = unquote_to_bytes(key), unquote_to_bytes(value)
-            if drop is not None and name == drop.encode():
+            if drop is not None and unquote_to_bytes(key) == drop.encode():
                 continue
-            pairs.append((quote(name, safe="-_.~"), quote(content, safe="-_.~")))
+            pairs.append((encode(key), encode(value)))
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
@@ -216,10 +224,10 @@ def verify(request: IncomingRequest, keys: KeyRing, now: dt.datetime | None = No
         if not authorization.startswith(ALGORITHM + " "):
             raise incomplete(f"Authorization header must use the {ALGORITHM} signing algorithm.")
         sig = _from_header(authorization, request)
-        canonical_query = _canonical_query(request.query)
+        dropped = None
     elif any(k == "X-Amz-Signature" for k, _ in pairs) or any(k == "X-Amz-Algorithm" for k, _ in pairs):
         sig = _from_query(pairs)
-        canonical_query = _canonical_query(request.query, drop="X-Amz-Signature")
+        dropped = "X-Amz-Signature"
     else:
         raise missing()
     if request.header("x-amz-security-token") is not None or any(
@@ -244,9 +252,14 @@ def verify(request: IncomingRequest, keys: KeyRing, now: dt.datetime | None = No
         raise invalid("The host header must be signed.")
     if not HEX_SIGNATURE.match(sig.signature):
         raise invalid(MISMATCH_MESSAGE)
+    canonical_query = _canonical_query(request.query, dropped)
     expected = _compute(request, sig, canonical_query, key.access_key_id, key.secret_access_key)
     if not hmac.compare_digest(expected, sig.signature):
-        raise invalid(MISMATCH_MESSAGE)
+        as_sent = _canonical_query(request.query, dropped, plus_as_sent=True) if "+" in request.query else None
+        if as_sent is None or as_sent == canonical_query or not hmac.compare_digest(
+            _compute(request, sig, as_sent, key.access_key_id, key.secret_access_key), sig.signature
+        ):
+            raise invalid(MISMATCH_MESSAGE)
     _check_time(sig, now)
     return Caller(key.account_id, sig.region, key.access_key_id)
 
