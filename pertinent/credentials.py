@@ -88,12 +88,13 @@ def parse_credentials(text: str, source: str = "credentials file") -> dict[str, 
 
 
 class KeyRing:
-    """The keys of a credentials file, re-read when the file's modification time changes."""
+    """The keys of a credentials file, re-read when the file changes (modification time, size or inode:
+    one ``stat`` per lookup), so a key added works at once and a key removed stops working at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._keys: dict[str, AccessKey] = {}
         self._load()
 
@@ -106,24 +107,31 @@ class KeyRing:
         except UnicodeDecodeError:
             raise CredentialsError(f"the credentials file {self.path} is not UTF-8 text") from None
         self._keys = parse_credentials(text, str(self.path))
-        self._stamp = (stat.st_mtime_ns, stat.st_size)
+        self._stamp = _stamp(stat)
 
     def get(self, access_key_id: str) -> AccessKey | None:
-        """The key, re-reading the file first if it changed (a broken edit keeps the previous keys)."""
-        key = self._keys.get(access_key_id)
-        if key is not None:
-            return key
-        with self._lock:
-            try:
-                stat = self.path.stat()
-                if (stat.st_mtime_ns, stat.st_size) != self._stamp:
-                    self._load()
-            except (OSError, CredentialsError):
-                pass
-            return self._keys.get(access_key_id)
+        """The key, re-reading the file first if it changed (a broken edit keeps the previous keys; a
+        missing file too, as an editor may replace it)."""
+        stamp: tuple[int, int, int] | None
+        try:
+            stamp = _stamp(self.path.stat())
+        except OSError:
+            stamp = self._stamp
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    try:
+                        self._load()
+                    except CredentialsError:
+                        self._stamp = stamp  # not parsed again until the next edit
+        return self._keys.get(access_key_id)
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+def _stamp(stat: os.stat_result) -> tuple[int, int, int]:
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
 def new_access_key(account_id: str) -> AccessKey:

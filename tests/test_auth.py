@@ -361,7 +361,9 @@ def test_open_paths_and_the_search_surface(accounts: Accounts) -> None:
     assert status == 404 and body["error"]["type"] == "resource_not_found_exception"
 
 
-def test_a_key_created_with_the_cli_works_without_a_restart(accounts: Accounts) -> None:
+def test_a_key_created_with_the_cli_works_and_a_removed_one_stops_without_a_restart(
+    accounts: Accounts,
+) -> None:
     result = CliRunner().invoke(
         main, ["keys", "create", "--account", "333333333333", "--credentials", str(accounts.credentials)]
     )
@@ -371,6 +373,13 @@ def test_a_key_created_with_the_cli_works_without_a_restart(accounts: Accounts) 
     arn = client(accounts.live, key).create_dataset_group(name="third")["datasetGroupArn"]
     assert ":333333333333:" in arn
     assert len(KeyRing(accounts.credentials)) == 3
+    # and a key removed from the file stops working at once, without a restart
+    lines = accounts.credentials.read_text().splitlines(keepends=True)
+    accounts.credentials.write_text("".join(line for line in lines if key.access_key_id not in line))
+    with pytest.raises(ClientError) as exc:
+        client(accounts.live, key).list_dataset_groups()
+    assert code(exc) == "UnrecognizedClientException"
+    assert "datasetGroups" in client(accounts.live, accounts.a).list_dataset_groups()
 
 
 def test_credentials_files_are_checked(tmp_path: Path) -> None:

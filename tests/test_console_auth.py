@@ -135,6 +135,20 @@ def test_sign_in_sets_strict_http_only_session_and_csrf_cookies(env: Env) -> Non
     assert status == 403
 
 
+def test_removing_a_key_from_the_file_ends_its_console_sessions(env: Env) -> None:
+    keys = Path(env.live.settings.credentials)
+    third = create_key(keys, "333333333333")
+    status, headers, _ = sign_in(env, third)
+    assert status == 303
+    jar, _ = cookies_of(headers)
+    cookie = f"pertinent_session={jar['pertinent_session'].value}"
+    assert request(env, "GET", "/console/api/status?arn=x", headers={"Cookie": cookie})[0] == 404  # signed in
+    lines = keys.read_text().splitlines(keepends=True)
+    keys.write_text("".join(line for line in lines if third.access_key_id not in line))
+    status, _, answer = request(env, "GET", "/console/api/status?arn=x", headers={"Cookie": cookie})
+    assert status == 403 and b"Sign in" in answer
+
+
 def test_a_rebound_host_name_is_refused_on_every_surface(env: Env) -> None:
     for method, path in (
         ("GET", "/console/sign-in"),
