@@ -136,24 +136,26 @@ def test_a_pandas_frame_written_with_its_index_and_extra_columns_imports(
     personalize: Any, server: LiveServer, tmp_path: Path, movielens: Path
 ) -> None:
     """AWS's sample notebooks build the file with pandas; ``to_csv(path)`` keeps the index and any
-    column the schema lacks (here MovieLens's own ``title``): both are ignored, the rest imports."""
+    column the schema lacks (here MovieLens's own ``title``): both are ignored, the rest imports, its
+    header names matched to the schema's fields in any letter case."""
     import pandas as pd
 
     group = make_group(personalize, tmp_path)
     ratings = pd.read_csv(movielens / "ratings.csv", nrows=500)
     movies = pd.read_csv(movielens / "movies.csv")
     frame = ratings.merge(movies, on="movieId").rename(
-        columns={"userId": "USER_ID", "movieId": "ITEM_ID", "timestamp": "TIMESTAMP", "rating": "EVENT_VALUE"}
+        columns={"userId": "user_id", "movieId": "Item_Id", "timestamp": "TIMESTAMP", "rating": "event_value"}
     )
-    frame["EVENT_TYPE"] = "rating"
+    frame["Event_Type"] = "rating"
     path = tmp_path / "from-pandas.csv"
     frame.to_csv(path)  # index=True: AWS's samples pass index=False, a new user often forgets
     header = path.read_text().splitlines()[0]
-    assert header.startswith(",USER_ID,") and "title" in header and "genres" in header
+    assert header.startswith(",user_id,Item_Id,") and "title" in header and "genres" in header
     job = _import(personalize, group.interactions_arn, path, "pandas-import")
     assert job["status"] == "ACTIVE", job.get("failureReason")
     bulk = server.settings.data_dir / "datasets" / "movies" / "INTERACTIONS" / "bulk.parquet"
     table = pq.read_table(bulk)
     assert table.column_names == ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE"]
     assert table.num_rows == len(frame)
-    assert sorted(table.column("EVENT_VALUE").to_pylist()) == sorted(frame["EVENT_VALUE"].tolist())
+    assert sorted(table.column("EVENT_VALUE").to_pylist()) == sorted(frame["event_value"].tolist())
+    assert set(table.column("EVENT_TYPE").to_pylist()) == {"rating"}
