@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -530,3 +531,42 @@ def test_active_recommenders_are_queued_for_retraining_once_the_interval_passed(
     assert job is not None and job.arn == ctx.arn("recommender", "fresh")
     assert queue_due_retraining(ctx) == []  # the clock restarted when it was queued
     store.close()
+
+
+def test_automatic_retraining_learns_the_events_streamed_since(tmp_path: Path) -> None:
+    """End to end: with a short retrain interval the worker retrains an ACTIVE recommender on its own, on the
+    bulk data plus the events streamed since, and the recommender keeps serving meanwhile."""
+    settings = load_settings(
+        data_dir=tmp_path / "data", worker_poll_seconds=0.05, recommender_retrain_seconds=3.0
+    )
+    server, stop = start_server(settings)
+    try:
+        client, runtime = server.client(), server.client("personalize-runtime")
+        events = server.client("personalize-events")
+        write_ecommerce(tmp_path / "shop.csv")
+        group = make_domain_group(client, "retrain", "ECOMMERCE", tmp_path / "shop.csv", None, ECOMM_ITEMS)
+        arn = client.create_recommender(
+            name="retrain-views", datasetGroupArn=group, recipeArn=RECIPE + "aws-ecomm-popular-items-by-views"
+        )["recommenderArn"]
+        first = wait_for_status(
+            lambda: client.describe_recommender(recommenderArn=arn)["recommender"], timeout=300
+        )
+        assert first["status"] == "ACTIVE", first
+        assert items(runtime.get_recommendations(recommenderArn=arn, numResults=3))[0] == MOST_VIEWED
+        tracking_id = client.create_event_tracker(name="retrain", datasetGroupArn=group)["trackingId"]
+        for n in range(130):  # views of i99 by 130 users, more than MOST_VIEWED's 100 viewers
+            events.put_events(
+                trackingId=tracking_id,
+                userId=f"fan{n}",
+                sessionId=f"s{n}",
+                eventList=[{"eventType": "View", "itemId": "i99", "sentAt": 1_700_000_000 + n}],
+            )
+        deadline = time.monotonic() + 300
+        while items(runtime.get_recommendations(recommenderArn=arn, numResults=3))[0] != "i99":
+            assert time.monotonic() < deadline, "the recommender was not retrained on the streamed views"
+            time.sleep(0.5)
+        record = client.describe_recommender(recommenderArn=arn)["recommender"]
+        assert record["status"] == "ACTIVE" and record["lastUpdatedDateTime"] > first["lastUpdatedDateTime"]
+        assert record["creationDateTime"] == first["creationDateTime"]
+    finally:
+        stop()
