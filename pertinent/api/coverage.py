@@ -23,12 +23,15 @@ BEHAVIOUR_NOTES = """## Behaviour notes
   CreateDatasetImportJob, CreateSolutionVersion, CreateCampaign and CreateRecommender accept a parent still
   being created and queue behind it: a training waits for the group's imports in flight, a campaign on a
   version still training becomes `ACTIVE` with it (or `CREATE FAILED` with its reason).
-- **Describe/List answers** carry the members of botocore's output shapes (checked by
-  `tests/test_response_shapes.py` on the raw wire JSON); `trainingHours` is present from creation on and grows
-  while a version trains.
+- **Describe/List answers** carry the members of botocore's output shapes (every Describe*/List* operation,
+  checked by `tests/test_response_shapes.py` on the raw wire JSON); `trainingHours` is present from creation on
+  and grows while a version trains. The batch jobs' Describe answers add one member, `jobProgress`
+  (docs/batch.md), which botocore's parser skips.
 - **CSV imports** follow [Data format guidelines](https://docs.aws.amazon.com/personalize/latest/dg/data-prep-formatting.html):
   the first row names the columns, which must carry the schema's field names (AWS: rename
-  ITEM_IDENTIFICATION_NUMBER to ITEM_ID); pertinent matches them in any order and letter case, quoted or not.
+  ITEM_IDENTIFICATION_NUMBER to ITEM_ID; "the column headers in your CSV file need to map to the schema",
+  [FAQ](https://docs.aws.amazon.com/personalize/latest/dg/frequently-asked-questions.html)); pertinent matches
+  them in any order and letter case, quoted or not.
   That page does not say what becomes of other columns; pertinent takes the forgiving side and ignores a
   column that is not a field of the schema or has no name (the index `pandas.DataFrame.to_csv(path)` writes).
 - **PutEvents** needs no `impression`, `recommendationId` or `metricAttribution` even when the schema declares
@@ -36,11 +39,17 @@ BEHAVIOUR_NOTES = """## Behaviour notes
   ([Event](https://docs.aws.amazon.com/personalize/latest/dg/API_UBS_Event.html)) and derives implicit
   impressions from `recommendationId`
   ([impressions](https://docs.aws.amazon.com/personalize/latest/dg/putevents-including-impressions-data.html)).
+  The other rules follow [PutEvents](https://docs.aws.amazon.com/personalize/latest/dg/API_UBS_PutEvents.html):
+  `trackingId`, `sessionId`, `eventList`, `eventType` and `sentAt` are required, `userId` is not (anonymous
+  events keep their session); `itemId` is needed where the schema's ITEM_ID is (always, in a custom group),
+  `eventValue` where EVENT_VALUE is declared non-nullable.
 - **`context`** (GetRecommendations, GetPersonalizedRanking) is used by the -v2 recipes, whose keys must be
   contextual columns of the Interactions schema or Users columns (others are refused). AWS's v1
   User-Personalization and Personalized-Ranking use it too
   ([contextual metadata](https://docs.aws.amazon.com/personalize/latest/dg/contextual-metadata.html)); pertinent's
   v1 recipes (EASE/iALS) accept it and rank without it: train a -v2 recipe for context (docs/engine-v2.md).
+- **Domain recommenders, metric attribution, next best action** and the native A/B experiments:
+  docs/recommenders.md, docs/metric-attribution.md, docs/next-best-action.md, docs/experiments.md.
 - **OpenSearch paths** (`GET`/`HEAD /`, `/_search/pipeline`, `/INDEX/_search`, `/INDEX/_settings`) and the
   real-time blog's `POST /data` body: docs/search.md and docs/serving.md.
 """
