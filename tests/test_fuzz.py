@@ -327,6 +327,11 @@ def malformed_bodies(rng: random.Random) -> list[tuple[str, bytes, str | None]]:
         ("form post", b"trackingId=x&sessionId=y", "application/x-www-form-urlencoded"),
         ("text/plain json", b'{"trackingId": "x", "sessionId": "y", "eventList": []}', "text/plain"),
         ("multipart", b"--b\r\n\r\n--b--", "multipart/form-data; boundary=b"),
+        # JSON in another encoding (which json.loads reads too) must not slip past the checks above
+        ("deep utf-16", ("[" * 100_000 + "]" * 100_000).encode("utf-16"), "text/plain"),
+        ("deep utf-32-be", ("[" * 100_000 + "]" * 100_000).encode("utf-32-be"), "text/plain"),
+        ("deep utf-8 with a BOM", ("[" * 100_000 + "]" * 100_000).encode("utf-8-sig"), "text/plain"),
+        ("utf-16 lone surrogate", '{"userId": "\ud800"}'.encode("utf-16-le", "surrogatepass"), None),
     ]
 
 
@@ -433,6 +438,9 @@ def test_hardened_inputs_answer_in_the_surface_format(target: Target) -> None:
     assert "surrogate" in json.loads(body)["message"]
     status, headers, body = send(target, Call("POST", "/", control, b"[" * 70 + b"]" * 70))
     assert status == 400 and "deeper than 64" in json.loads(body)["message"]
+    utf16 = '{"name": "g16"}'.encode("utf-16")
+    status, headers, body = send(target, Call("POST", "/", control, utf16))
+    assert status == 400 and "not UTF-8" in json.loads(body)["message"]
     status, headers, body = send(target, Call("POST", "/events", {"Content-Type": "text/plain"}, b"{}"))
     assert status == 400 and headers["x-amzn-errortype"] == "InvalidInputException"
     status, headers, body = send(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -303,6 +304,9 @@ class RequestGuard:
         if method == "POST" and path in EVENT_PATHS and not (media in JSON_TYPES or media.endswith("+json")):
             shown = (content_type or "none")[:80]
             return f"The events endpoints accept JSON bodies only (Content-Type application/json), not {shown!r}."
+        if body and json.detect_encoding(body) != "utf-8":
+            # json.loads would read UTF-16/32 or a byte-order mark, past the checks below (which read UTF-8)
+            return "The request body is not UTF-8 (JSON must be UTF-8, without a byte-order mark)."
         stripped = body.lstrip()[:1]
         if stripped in (b"{", b"[", b'"') or (stripped and media in JSON_TYPES):
             problem = safe_json.problem(body, self.settings.max_json_depth)
