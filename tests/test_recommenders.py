@@ -488,6 +488,29 @@ def test_unhappy_paths(domains: Domains) -> None:
         "InvalidInputException"
     )
     assert code(client.delete_dataset_group, datasetGroupArn=domains.vod) == "ResourceInUseException"
+    for exploration in (
+        {"explorationWeight": "5"},
+        {"explorationWeight": "nan"},
+        {"explorationItemAgeCutOff": "-1"},
+    ):
+        assert (
+            code(
+                client.create_recommender,
+                name="bad-exploration",
+                datasetGroupArn=domains.vod,
+                recipeArn=RECIPE + "aws-vod-top-picks",
+                recommenderConfig={"itemExplorationConfig": exploration},
+            )
+            == "InvalidInputException"
+        )  # as GetRecommendations would refuse it on every request (NaN was a 500 there)
+        assert (
+            code(
+                client.update_recommender,
+                recommenderArn=domains.recommenders["aws-vod-top-picks"],
+                recommenderConfig={"itemExplorationConfig": exploration},
+            )
+            == "InvalidInputException"
+        )
 
 
 def test_a_use_case_without_its_event_type_fails_with_a_reason(domains: Domains, tmp_path: Path) -> None:

@@ -250,6 +250,29 @@ def test_unhappy_paths_answer_with_aws_error_classes_and_store_nothing(trained: 
     assert store.last_event_seq(trained.group.arn) == before  # nothing stored from any rejected request
 
 
+@pytest.mark.parametrize("config", [{"explorationWeight": "5"}, {"explorationWeight": "nan"},
+                                    {"explorationWeight": "-0.5"}, {"explorationItemAgeCutOff": "inf"},
+                                    {"explorationItemAgeCutOff": "-1"}, {"explorationRate": "0.1"}])  # fmt: skip
+def test_an_exploration_config_getrecommendations_would_refuse_is_refused_at_once(
+    trained: Trained, config: dict[str, str]
+) -> None:
+    """Refused by CreateCampaign and UpdateCampaign, not accepted to break every later request (a NaN weight
+    was a 500 there)."""
+    client = trained.personalize
+    version = client.describe_campaign(campaignArn=trained.campaign)["campaign"]["solutionVersionArn"]
+    with pytest.raises(client.exceptions.InvalidInputException) as raised:
+        client.create_campaign(
+            name="bad-exploration",
+            solutionVersionArn=version,
+            campaignConfig={"itemExplorationConfig": config},
+        )
+    assert "itemExplorationConfig" in raised.value.response["Error"]["Message"]
+    with pytest.raises(client.exceptions.InvalidInputException):
+        client.update_campaign(campaignArn=trained.campaign, campaignConfig={"itemExplorationConfig": config})
+    assert "bad-exploration" not in [c["name"] for c in client.list_campaigns()["campaigns"]]
+    assert trained.runtime.get_recommendations(campaignArn=trained.campaign, userId="u1")["itemList"]
+
+
 def test_anonymous_session_merges_into_the_user(trained: Trained) -> None:
     trained.events.put_events(
         trackingId=trained.tracking_id,

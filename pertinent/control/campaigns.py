@@ -46,6 +46,9 @@ def resolve_solution_version(ctx: Context, solution_version_arn: str, pending_ok
 
 
 def _check_config(solution_version_arn: str, campaign_config: Record | None) -> None:
+    from pertinent.serving.batch import check_exploration_config
+
+    check_exploration_config((campaign_config or {}).get("item_exploration_config"))
     if (campaign_config or {}).get("sync_with_latest_solution_version") and not arns.is_latest_alias(
         solution_version_arn
     ):

@@ -60,19 +60,10 @@ _REQUIRED_COLUMNS = {"USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "CREATION_
 
 
 def _check_config(config: Record | None) -> Record:
+    from pertinent.serving.batch import check_exploration_config
+
     config = dict(config or {})
-    exploration = config.get("item_exploration_config") or {}
-    for key, value in exploration.items():
-        if key not in ("explorationWeight", "explorationItemAgeCutOff"):
-            raise InvalidInputException(
-                f"itemExplorationConfig takes explorationWeight and explorationItemAgeCutOff, not {key!r}."
-            )
-        try:
-            float(value)
-        except ValueError:
-            raise InvalidInputException(
-                f"itemExplorationConfig.{key} must be a number, not {value!r}."
-            ) from None
+    check_exploration_config(config.get("item_exploration_config"))  # as GetRecommendations would refuse it
     for member in ("excluded_dataset_columns", "included_dataset_columns"):
         columns = (config.get("training_data_config") or {}).get(member) or {}
         for dataset_type, names in columns.items():

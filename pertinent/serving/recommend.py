@@ -508,10 +508,9 @@ def _float_setting(
         value = float(raw)
     except ValueError:
         raise InvalidInputException(f"itemExplorationConfig.{key} must be a number, not {raw!r}.") from None
-    if value < low or (high is not None and value > high):
-        raise InvalidInputException(
-            f"itemExplorationConfig.{key} must be between {low} and {high}, not {raw}."
-        )
+    if not math.isfinite(value) or value < low or (high is not None and value > high):
+        allowed = f"between {low} and {high}" if high is not None else f"a finite number of at least {low}"
+        raise InvalidInputException(f"itemExplorationConfig.{key} must be {allowed}, not {raw}.")
     return value
 
 
