@@ -428,6 +428,28 @@ def test_malformed_bodies_on_every_surface(target: Target) -> None:
     assert status == 200
 
 
+@pytest.fixture(scope="module")
+def keyless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The default server: no --credentials, local paths unconfined, the same body limit."""
+    tmp = tmp_path_factory.mktemp("fuzz-keyless")
+    settings = load_settings(data_dir=tmp / "data", worker_poll_seconds=0.05, max_body_bytes=BODY_LIMIT)
+    live, stop = start_server(settings)
+    yield live
+    stop()
+
+
+def test_malformed_bodies_on_every_surface_without_credentials(keyless: LiveServer) -> None:
+    target = Target(keyless, AccessKey("", "", ""), [], Path("/nonexistent"), "")
+    failures: list[str] = []
+    for method, path, base_headers in SURFACES:
+        for label, body, content_type in malformed_bodies(random.Random(SEED)):
+            headers = {**base_headers, **({"Content-Type": content_type} if content_type else {})}
+            status, response_headers, answer = send(target, Call(method, path, headers, body), sign=False)
+            _check(f"{method} {path} {label}", status, response_headers, answer, failures)
+    assert not failures, failures[:20]
+    assert send(target, Call("GET", "/healthz", {}, b""), sign=False)[0] == 200
+
+
 def test_hardened_inputs_answer_in_the_surface_format(target: Target) -> None:
     control = {
         "X-Amz-Target": "AmazonPersonalize.CreateDatasetGroup",
