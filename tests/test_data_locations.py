@@ -124,6 +124,7 @@ def test_paths_outside_the_roots_are_refused_for_import_and_export(env: Env) -> 
     ):
         message = _refused(lambda location=location: _import(env, location))
         assert "allow-path" in message or "not absolute" in message
+        assert PASSWD_LINE not in message and "u1," not in message  # the path only, never a line of the file
     for location in (
         "/etc/cron.d/",
         str(env.outside),

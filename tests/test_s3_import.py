@@ -66,6 +66,36 @@ def test_import_from_s3_file_and_prefix(s3_endpoint: str, tmp_path: Path) -> Non
         stop()
 
 
+def test_a_prefix_import_is_bounded_like_a_folder(s3_endpoint: str, tmp_path: Path) -> None:
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket="many-parts")
+    for n in range(3):
+        s3.put_object(Bucket="many-parts", Key=f"movies/part-{n}.csv", Body=b"USER_ID,ITEM_ID,TIMESTAMP\n")
+    live, stop = start_server(
+        load_settings(
+            data_dir=tmp_path / "data",
+            s3_endpoint_url=s3_endpoint,
+            worker_poll_seconds=0.05,
+            max_import_files=2,
+        )
+    )
+    try:
+        client = live.client()
+        group = make_group(client, tmp_path)
+        job = client.create_dataset_import_job(
+            jobName="too-many",
+            datasetArn=group.interactions_arn,
+            importMode="INCREMENTAL",
+            dataSource={"dataLocation": "s3://many-parts/movies/"},
+        )["datasetImportJobArn"]
+        record = wait_for_status(
+            lambda: client.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]
+        )
+        assert record["status"] == "CREATE FAILED" and "more than 2 .csv objects" in record["failureReason"]
+    finally:
+        stop()
+
+
 def test_metric_attribution_reports_are_written_to_an_s3_destination(
     s3_endpoint: str, tmp_path: Path
 ) -> None:

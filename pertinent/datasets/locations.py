@@ -174,7 +174,7 @@ def open_sources(
             policy.check_s3(location)
         except LocationRefused as exc:
             raise ImportFailure(str(exc)) from None
-        return _s3_sources(location, s3_endpoint_url, suffix)
+        return _s3_sources(location, s3_endpoint_url, suffix, policy.max_files)
     try:
         path = policy.resolve(location)
     except LocationRefused as exc:
@@ -264,7 +264,9 @@ def open_regular_file(path: Path, policy: LocationPolicy) -> BinaryIO:
         raise
 
 
-def _s3_sources(location: str, endpoint_url: str, suffix: str) -> list[tuple[str, Opener]]:
+def _s3_sources(location: str, endpoint_url: str, suffix: str, max_files: int) -> list[tuple[str, Opener]]:
+    """The objects at ``location``; a prefix is bounded like a folder (``max_files`` wanted objects, ten
+    listed objects per file)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     parsed = urlparse(location)
@@ -282,10 +284,16 @@ def _s3_sources(location: str, endpoint_url: str, suffix: str) -> list[tuple[str
             client.head_object(Bucket=bucket, Key=key)
             return [(key.rsplit("/", 1)[-1], opener(key))]
         keys: list[str] = []
+        listed = 0
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-            keys.extend(
-                o["Key"] for o in page.get("Contents", []) if _wanted(o["Key"].rsplit("/", 1)[-1], suffix)
-            )
+            contents = page.get("Contents", [])
+            listed += len(contents)
+            keys.extend(o["Key"] for o in contents if _wanted(o["Key"].rsplit("/", 1)[-1], suffix))
+            if len(keys) > max_files or listed > max_files * ENTRIES_PER_FILE:
+                raise ImportFailure(
+                    f"The prefix {_clip(location)} holds more than {max_files} {suffix or 'input'} objects "
+                    f"(or {max_files * ENTRIES_PER_FILE} objects in all); import fewer at a time."
+                )
     except (ClientError, BotoCoreError) as exc:
         raise ImportFailure(f"Cannot read {location}: {exc}") from None
     if not keys:
