@@ -222,13 +222,13 @@ def test_presigned_urls_work_until_they_expire(accounts: Accounts) -> None:
     assert headers["x-amzn-ErrorType"] == "InvalidSignatureException"
 
 
-def _signed_get(url: str, key: AccessKey, sent: str | None = None) -> tuple[int, Any, Any]:
+def _signed_get(
+    url: str, key: AccessKey, sent: str | None = None, service: str = "personalize"
+) -> tuple[int, Any, Any]:
     """GET ``url`` exactly as written (its query's escapes untouched), signed in the Authorization header;
     ``sent``: another query sent under that signature (tampering)."""
     request = AWSRequest(method="GET", url=url)
-    SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), "personalize", "us-east-1").add_auth(
-        request
-    )
+    SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), service, "us-east-1").add_auth(request)
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
@@ -455,3 +455,9 @@ def test_opensearch_py_signs_the_search_api_with_a_listed_key(accounts: Accounts
     with pytest.raises(AuthorizationException) as refused:
         cluster(AccessKey("AKIAUNKNOWNUNKNOWN00", "x" * 40, ACCOUNT_A)).search(index="movies", body={})
     assert refused.value.info["error"]["type"] == "security_exception"
+    # an OpenSearch signing name opens the search API only, as a Personalize endpoint would refuse it
+    status, headers, body = _signed_get(
+        f"{accounts.live.url}/getRecommendations?campaignArn=x&userId=u", accounts.a, service="es"
+    )
+    assert status == 400 and headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    assert "scoped to correct service: 'personalize'" in body["message"]

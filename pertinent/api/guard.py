@@ -257,7 +257,8 @@ class RequestGuard:
             return self._console_session(method, path, headers)
         incoming = sigv4.IncomingRequest(method, raw_path.decode("latin-1"), query, headers, body)
         try:
-            return sigv4.verify(incoming, self.keys)
+            services = sigv4.SERVICES if surface == SEARCH else (sigv4.PERSONALIZE,)
+            return sigv4.verify(incoming, self.keys, services=services)
         except sigv4.AuthError as exc:
             # OpenSearch (Amazon OpenSearch Service) answers every authentication failure with 403
             return error_response(surface, exc.code, exc.message, 403 if surface == SEARCH else exc.status)

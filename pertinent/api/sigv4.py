@@ -37,7 +37,8 @@ AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 MAX_SKEW = dt.timedelta(minutes=15)
 MAX_PRESIGN_EXPIRES = 604800  # seven days, as AWS allows
 #: signing names we accept: Personalize's (all three services) and OpenSearch's, for the search API
-SERVICES = ("personalize", "es", "aoss")
+PERSONALIZE = "personalize"
+SERVICES = (PERSONALIZE, "es", "aoss")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 HEX_SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -215,8 +216,14 @@ def _check_time(sig: _Signature, now: dt.datetime) -> None:
         )
 
 
-def verify(request: IncomingRequest, keys: KeyRing, now: dt.datetime | None = None) -> Caller:
-    """The caller ``request`` is signed by, or AuthError with the code AWS would answer."""
+def verify(
+    request: IncomingRequest,
+    keys: KeyRing,
+    now: dt.datetime | None = None,
+    services: tuple[str, ...] = SERVICES,
+) -> Caller:
+    """The caller ``request`` is signed by, or AuthError with the code AWS would answer; ``services``: the
+    signing names this surface answers to (Personalize's own, or OpenSearch's too on the search API)."""
     now = now or dt.datetime.now(dt.UTC)
     authorization = request.header("authorization")
     pairs = _query_pairs(request.query)
@@ -244,9 +251,9 @@ def verify(request: IncomingRequest, keys: KeyRing, now: dt.datetime | None = No
         )
     if not REGION.match(sig.region):
         raise invalid(f"Credential should be scoped to a valid region, not '{sig.region[:40]}'.")
-    if sig.service not in SERVICES:
+    if sig.service not in services:
         raise invalid(
-            f"Credential should be scoped to correct service: 'personalize', not '{sig.service[:40]}'."
+            f"Credential should be scoped to correct service: '{services[0]}', not '{sig.service[:40]}'."
         )
     if "host" not in sig.signed_headers:
         raise invalid("The host header must be signed.")
