@@ -254,13 +254,16 @@ def test_metric_attribution_unhappy_paths(world: World) -> None:
         == "InvalidInputException"
     )
     for bad_path in ("http://example.com/reports", "ftp://x/y", "s3://"):
-        assert code(
-            client.create_metric_attribution,
-            name="bad",
-            datasetGroupArn=group2,
-            metrics=[{"eventType": "click", "metricName": "X", "expression": "SAMPLECOUNT()"}],
-            metricsOutputConfig={**output, "s3DataDestination": {"path": bad_path}},
-        ) == "InvalidInputException"
+        assert (
+            code(
+                client.create_metric_attribution,
+                name="bad",
+                datasetGroupArn=group2,
+                metrics=[{"eventType": "click", "metricName": "X", "expression": "SAMPLECOUNT()"}],
+                metricsOutputConfig={**output, "s3DataDestination": {"path": bad_path}},
+            )
+            == "InvalidInputException"
+        )
     missing = world.group.replace("dataset-group", "metric-attribution") + "-gone"
     assert (
         code(client.describe_metric_attribution, metricAttributionArn=missing) == "ResourceNotFoundException"
@@ -378,6 +381,25 @@ def test_experiment_unhappy_paths(world: World) -> None:
         "arms": [{"campaignArn": world.good, "weight": -1}, {"campaignArn": world.popular}],
     }
     assert error(http.post("/experiments", json=weight)) == (400, "InvalidInputException")
+    arms = [{"campaignArn": world.good}, {"campaignArn": world.popular}]
+    for metrics in (
+        [{"metricName": "X", "eventType": "click", "expression": "SUM(Items.NOPE)"}],  # no such column
+        [{"metricName": "X", "eventType": "click", "expression": "SUM(Items.TITLE)"}],  # not numeric
+        [{"metricName": "X", "eventType": "click", "expression": "SAMPLECOUNT()"}] * 2,  # a name twice
+    ):  # refused as CreateMetricAttribution refuses them, not accepted to report zeros
+        assert error(http.post("/experiments", json={"name": "x", "arms": arms, "metrics": metrics})) == (
+            400,
+            "InvalidInputException",
+        )
+    huge = {"name": "huge", "arms": [{**arm, "weight": 1e308} for arm in arms]}
+    assert http.post("/experiments", json=huge).status_code == 200
+    split = {
+        http.post("/experiments/huge/recommendations", json={"userId": f"u{u}", "numResults": 1}).json()[
+            "arm"
+        ]
+        for u in range(1, 41)
+    }
+    assert split == {"arm0", "arm1"}  # equal weights split users, however large (their sum was inf)
     assert error(http.post("/experiments", content=b"{not json")) == (400, "InvalidInputException")
     assert error(http.post("/experiments", json=[1, 2])) == (400, "InvalidInputException")
     assert error(http.get("/experiments/nope"))[1] == "ResourceNotFoundException"

@@ -21,7 +21,7 @@ from typing import Any
 from pertinent.control.common import Record, new_record, require
 from pertinent.control.context import Context
 from pertinent.control.metric_attributions import KIND as ATTRIBUTION
-from pertinent.control.metric_attributions import item_values, metric_value, parse_expression
+from pertinent.control.metric_attributions import check_metrics, item_values, metric_value, parse_expression
 from pertinent.errors import InvalidInputException, ResourceAlreadyExistsException, ResourceInUseException
 from pertinent.resources.recommendation_ids import decode, experiment_code
 from pertinent.resources.status import ACTIVE
@@ -91,7 +91,6 @@ def create_experiment(ctx: Context, body: Mapping[str, Any]) -> Record:
                 raise InvalidInputException(
                     f"metrics[{index}] needs metricName, eventType and expression strings."
                 )
-            parse_expression(metric["expression"])
             checked.append(
                 {
                     "metric_name": metric["metricName"],
@@ -99,7 +98,7 @@ def create_experiment(ctx: Context, body: Mapping[str, Any]) -> Record:
                     "expression": metric["expression"],
                 }
             )
-        metrics = checked
+        metrics = check_metrics(ctx, next(iter(groups)), checked)  # the rules of CreateMetricAttribution
     arn = ctx.arn(KIND, name)
     record = new_record(
         ctx, name=name, experiment_arn=arn, dataset_group_arn=groups.pop(), arms=stored, metrics=metrics
@@ -140,7 +139,8 @@ def assign(experiment: Mapping[str, Any], user_id: str) -> int:
     """The arm index of ``user_id``: a stable hash against the cumulative weights."""
     digest = hashlib.sha256(f"{experiment['experiment_arn']}\x00{user_id}".encode()).digest()
     point = int.from_bytes(digest[:8], "big") / 2**64
-    weights = [float(a["weight"]) for a in experiment["arms"]]
+    largest = max(float(a["weight"]) for a in experiment["arms"])
+    weights = [float(a["weight"]) / largest for a in experiment["arms"]]  # a finite sum, even for 1e308s
     total, cumulative = sum(weights), 0.0
     for index, weight in enumerate(weights):
         cumulative += weight / total

@@ -79,7 +79,7 @@ def _numeric_columns(ctx: Context, group_arn: str, dataset_type: str) -> set[str
     return None
 
 
-def _check_metrics(ctx: Context, group_arn: str, metrics: list[Record]) -> list[Record]:
+def check_metrics(ctx: Context, group_arn: str, metrics: list[Record]) -> list[Record]:
     names: set[str] = set()
     checked = []
     for metric in metrics:
@@ -131,7 +131,7 @@ def create_metric_attribution(
         name=name,
         metric_attribution_arn=arn,
         dataset_group_arn=dataset_group_arn,
-        metrics=_check_metrics(ctx, dataset_group_arn, metrics),
+        metrics=check_metrics(ctx, dataset_group_arn, metrics),
         metrics_output_config=_check_output(ctx, metrics_output_config),
         report_seq=ctx.store.last_event_seq(dataset_group_arn),  # reports cover events from now on
         last_report=ctx.now(),
@@ -191,7 +191,7 @@ def update_metric_attribution(
         if name not in known:
             raise InvalidInputException(f"The metric attribution has no metric named {name!r}.")
     metrics = [m for m in metrics if m["metric_name"] not in set(remove_metrics or [])]
-    metrics = _check_metrics(ctx, record["dataset_group_arn"], metrics + list(add_metrics or []))
+    metrics = check_metrics(ctx, record["dataset_group_arn"], metrics + list(add_metrics or []))
     changes: Record = {"metrics": metrics, "last_updated_date_time": ctx.now()}
     if metrics_output_config is not None:
         changes["metrics_output_config"] = _check_output(ctx, metrics_output_config)
