@@ -16,7 +16,7 @@ user (every server process's utime + stime from /proc, so the client's own cost 
 ratios batch / loop, with the load average:
 
     python benchmarks/batch.py [--sets ml,generated] [--users 200000] [--items 5000] [--per-user 15]
-                               [--loop-users 1000]
+                               [--loop-users 1000] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -168,6 +168,7 @@ def main() -> None:
     parser.add_argument("--per-user", type=int, default=15, help="interactions per generated user")
     parser.add_argument("--loop-users", type=int, default=1000, help="users asked one by one over HTTP")
     parser.add_argument("--sets", default="ml,generated", help="ml, generated or both (comma-separated)")
+    parser.add_argument("--rounds", type=int, default=1, help="loop-then-job measurements per set")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="pertinent-batch-bench-"))
@@ -214,11 +215,21 @@ def main() -> None:
         rows = []
         for n, (label, path, users) in enumerate(sets):
             version, campaign = setup(client, f"set{n}", path)
-            result = measure(
-                client, runtime, server.pid, folder, f"set{n}", version, campaign, users, args.loop_users
-            )
-            rows.append((label, result))
-            print(f"{label}: {result}", flush=True)
+            for round_ in range(args.rounds):  # loop and job in turn: both see the load of the moment
+                result = measure(
+                    client,
+                    runtime,
+                    server.pid,
+                    folder,
+                    f"set{n}r{round_}",
+                    version,
+                    campaign,
+                    users,
+                    args.loop_users,
+                )
+                load_now = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+                rows.append((label if args.rounds == 1 else f"{label}, round {round_ + 1}", result))
+                print(f"{label}: {result} (load average {load_now})", flush=True)
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"\n{os.cpu_count()} CPUs shared by server and client; numResults 25; load average {load}\n")
         print(
