@@ -324,18 +324,29 @@ def _metrics(accounts: Accounts, key: AccessKey | None) -> str:
         return str(response.read().decode())
 
 
+def _attribution_a(accounts: Accounts) -> str:
+    """Account A's metric attribution "impact-a" (a dataset group has at most one: made once, by either test)."""
+    pa = client(accounts.live, accounts.a)
+    existing = pa.list_metric_attributions(datasetGroupArn=accounts.group_a)["metricAttributions"]
+    if existing:
+        return str(existing[0]["metricAttributionArn"])
+    return str(
+        pa.create_metric_attribution(
+            name="impact-a",
+            datasetGroupArn=accounts.group_a,
+            metrics=[{"eventType": "click", "expression": "SAMPLECOUNT()", "metricName": "clicks"}],
+            metricsOutputConfig={
+                "roleArn": f"arn:aws:iam::{ACCOUNT_A}:role/r",
+                "s3DataDestination": {"path": f"{accounts.tmp}/attribution/"},
+            },
+        )["metricAttributionArn"]
+    )
+
+
 def test_metrics_show_a_signed_caller_only_its_own_resources(accounts: Accounts) -> None:
     pa = client(accounts.live, accounts.a)
     version = pa.describe_campaign(campaignArn=accounts.campaign_a)["campaign"]["solutionVersionArn"]
-    pa.create_metric_attribution(
-        name="impact-a",
-        datasetGroupArn=accounts.group_a,
-        metrics=[{"eventType": "click", "expression": "SAMPLECOUNT()", "metricName": "clicks"}],
-        metricsOutputConfig={
-            "roleArn": f"arn:aws:iam::{ACCOUNT_A}:role/r",
-            "s3DataDestination": {"path": f"{accounts.tmp}/attribution/"},
-        },
-    )
+    _attribution_a(accounts)
     client(accounts.live, accounts.a, "personalize-runtime").get_recommendations(
         campaignArn=accounts.campaign_a, userId="u1", numResults=2
     )
@@ -348,6 +359,92 @@ def test_metrics_show_a_signed_caller_only_its_own_resources(accounts: Accounts)
     assert ACCOUNT_A not in other and "impact-a" not in other
     # the operator's scraper (the bearer token) sees every account
     assert served in operator and attribution in operator
+
+
+def _signed(accounts: Accounts, key: AccessKey, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A signed JSON request to one of the extra routes (experiments, search pipelines): status, JSON body."""
+    data = b"" if body is None else json.dumps(body).encode()
+    request = AWSRequest(
+        method=method, url=accounts.live.url + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    SigV4Auth(Credentials(key.access_key_id, key.secret_access_key), "personalize", "us-east-1").add_auth(
+        request
+    )
+    parts = urllib.parse.urlsplit(accounts.live.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request(method, path, body=data, headers=dict(request.headers.items()))
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def test_resources_added_after_accounts_are_isolated_too(accounts: Accounts) -> None:
+    """Filters, batch jobs, metric attributions, experiments and search pipelines of account A, seen by B."""
+    pa, pb = client(accounts.live, accounts.a), client(accounts.live, accounts.b)
+    version = pa.describe_campaign(campaignArn=accounts.campaign_a)["campaign"]["solutionVersionArn"]
+    filter_a = pa.create_filter(
+        name="no-clicks",
+        datasetGroupArn=accounts.group_a,
+        filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")',
+    )["filterArn"]
+    (accounts.tmp / "batch-in.json").write_text('{"userId": "u1"}\n')
+    job_a = pa.create_batch_inference_job(
+        jobName="batch-a",
+        solutionVersionArn=version,
+        roleArn=f"arn:aws:iam::{ACCOUNT_A}:role/r",
+        jobInput={"s3DataSource": {"path": str(accounts.tmp / "batch-in.json")}},
+        jobOutput={"s3DataDestination": {"path": f"{accounts.tmp}/batch-out/"}},
+    )["batchInferenceJobArn"]
+    attribution_a = _attribution_a(accounts)
+    second = pa.create_campaign(name="pop-b-arm", solutionVersionArn=version)["campaignArn"]
+    wait_for_status(lambda: pa.describe_campaign(campaignArn=second)["campaign"])
+    arms = [{"name": "x", "campaignArn": accounts.campaign_a}, {"name": "y", "campaignArn": second}]
+    assert _signed(accounts, accounts.a, "POST", "/experiments", {"name": "ab-a", "arms": arms})[0] == 200
+    pipeline = {"response_processors": []}
+    assert _signed(accounts, accounts.a, "PUT", "/search/_search/pipeline/shared-name", pipeline)[0] == 200
+
+    # B lists none of them, and describing, deleting or using one is ResourceNotFound
+    assert pb.list_filters()["Filters"] == [] and pb.list_batch_inference_jobs()["batchInferenceJobs"] == []
+    assert pb.list_metric_attributions()["metricAttributions"] == []
+    for call in (
+        lambda: pb.describe_filter(filterArn=filter_a),
+        lambda: pb.delete_filter(filterArn=filter_a),
+        lambda: pb.describe_batch_inference_job(batchInferenceJobArn=job_a),
+        lambda: pb.describe_metric_attribution(metricAttributionArn=attribution_a),
+        lambda: pb.delete_metric_attribution(metricAttributionArn=attribution_a),
+        lambda: client(accounts.live, accounts.b, "personalize-runtime").get_recommendations(
+            campaignArn=second, userId="u1", filterArn=filter_a
+        ),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert code(exc) == "ResourceNotFoundException"
+    assert _signed(accounts, accounts.b, "GET", "/experiments") == (200, {"experiments": []})
+    for method, path in (
+        ("GET", "/experiments/ab-a"),
+        ("GET", "/experiments/ab-a/results"),
+        ("POST", "/experiments/ab-a/stop"),
+    ):
+        status, answer = _signed(accounts, accounts.b, method, path)
+        assert status == 404 and answer["__type"] == "ResourceNotFoundException", (path, answer)
+    steal = {"name": "ab-b", "arms": arms}
+    assert (
+        _signed(accounts, accounts.b, "POST", "/experiments", steal)[1]["__type"]
+        == "ResourceNotFoundException"
+    )
+    assert _signed(accounts, accounts.b, "GET", "/search/_search/pipeline") == (200, {})
+    assert _signed(accounts, accounts.b, "DELETE", "/search/_search/pipeline/shared-name")[0] == 404
+    # the same pipeline name in B is B's own; A's is untouched, and A's experiment still runs
+    other = {"description": "b's", "response_processors": []}
+    assert _signed(accounts, accounts.b, "PUT", "/search/_search/pipeline/shared-name", other)[0] == 200
+    assert _signed(accounts, accounts.a, "GET", "/search/_search/pipeline/shared-name")[1] == {
+        "shared-name": pipeline
+    }
+    status, answer = _signed(accounts, accounts.a, "GET", "/experiments/ab-a")
+    assert status == 200 and answer["experiment"]["status"] == "ACTIVE"
+    assert pa.describe_filter(filterArn=filter_a)["filter"]["name"] == "no-clicks"
 
 
 def test_open_paths_and_the_search_surface(accounts: Accounts) -> None:
