@@ -11,7 +11,9 @@ time projected for 20M interactions and the largest set that fits in an hour on 
 
 The projection is an extrapolation from the sizes actually run (ALS costs O(nnz·k² + (users+items)·k³)
 per iteration, linear in the data at a fixed shape); it is labelled as such. The issue's full 20M run is
-``--sizes 20000000`` (expect tens of minutes per engine on 2 cores, and several GiB of memory).
+``--sizes 20000000`` (about half an hour per engine on 2 cores, and several GiB of memory: give Spark's
+driver room with ``PYSPARK_SUBMIT_ARGS="--driver-memory 14g pyspark-shell"`` and install a native BLAS,
+docs/deploy.md).
 
 Run: ``python benchmarks/train_scale.py --sizes 250000,500000`` (defaults: 20M; ``--help``).
 """
