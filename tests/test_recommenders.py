@@ -484,6 +484,11 @@ def test_unhappy_paths(domains: Domains) -> None:
         == "ResourceNotFoundException"
     )
     assert code(domains.runtime.get_recommendations, userId="u1") == "InvalidInputException"
+    with pytest.raises(ClientError) as error:  # tv-most-popular was created without metadata enabled
+        domains.runtime.get_recommendations(
+            recommenderArn=domains.recommenders["aws-vod-most-popular"], metadataColumns={"ITEMS": ["GENRES"]}
+        )
+    assert "recommenderConfig.enableMetadataWithRecommendations" in error.value.response["Error"]["Message"]
     assert code(client.start_recommender, recommenderArn=domains.recommenders["aws-vod-more-like-x"]) == (
         "InvalidInputException"
     )

@@ -400,8 +400,10 @@ class Recommender:
         if not metadata_columns:
             return []
         if not loaded.config.get("enable_metadata_with_recommendations"):
+            owner = "recommenderConfig" if loaded.use_case else "campaignConfig"
             raise InvalidInputException(
-                "metadataColumns need campaignConfig.enableMetadataWithRecommendations on the campaign."
+                f"metadataColumns need {owner}.enableMetadataWithRecommendations on the "
+                f"{'recommender' if loaded.use_case else 'campaign'}."
             )
         unknown_keys = set(metadata_columns) - {"ITEMS"}
         if unknown_keys:
