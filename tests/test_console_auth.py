@@ -198,6 +198,12 @@ def test_a_proxy_name_can_be_allowed(tmp_path: Path) -> None:
         )
         assert request(env, "GET", "/healthz", headers={"Host": "personalize.example.com"})[0] == 200
         assert request(env, "GET", "/healthz", headers={"Host": "other.example.com"})[0] == 403
+        # the console behind a proxy that rewrites Host: its public origin may post (other origins may not)
+        origin = {"Origin": "https://personalize.example.com", "Content-Type": "application/json"}
+        created = request(env, "POST", "/console/api/dataset-groups", b'{"name": "proxied"}', origin)
+        assert created[0] == 200, created[2]
+        origin["Origin"] = "https://other.example.com"
+        assert request(env, "POST", "/console/api/dataset-groups", b'{"name": "x"}', origin)[0] == 403
     finally:
         stop()
 

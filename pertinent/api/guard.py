@@ -97,19 +97,21 @@ def _without_auth_params(query: bytes) -> bytes:
     return b"&".join(p for p in query.split(b"&") if p.split(b"=", 1)[0] not in _AUTH_PARAMS)
 
 
-def _cross_origin_refusal(method: str, headers: list[tuple[str, str]]) -> str | None:
+def _cross_origin_refusal(method: str, headers: list[tuple[str, str]], allowed: set[str]) -> str | None:
     """Why a state-changing request that a browser sent from another origin is refused, or None.
 
     Browsers send ``Origin`` with every cross-origin POST — also the "simple" ones (a form, a ``text/plain``
     fetch) that need no CORS preflight — so a page the operator visits cannot change a server that has no
-    credentials on 127.0.0.1, whatever the endpoint. API clients (boto3, curl) send no Origin."""
+    credentials on 127.0.0.1, whatever the endpoint. API clients (boto3, curl) send no Origin. An origin on
+    an ``--allowed-host`` name is the console behind a reverse proxy that rewrites ``Host``."""
     if method not in STATE_CHANGING:
         return None
     origin = next((v for k, v in headers if k == "origin"), None)
     if origin is None:
         return None
     host = next((v for k, v in headers if k == "host"), "")
-    if origin != "null" and origin.split("://", 1)[-1].lower() == host.lower():
+    netloc = origin.split("://", 1)[-1].lower()
+    if origin != "null" and (netloc == host.lower() or _hostname(netloc) in allowed):
         return None
     return (
         f"A {method} from the web page at {origin[:100]!r} is refused: this server takes state-changing "
@@ -157,7 +159,7 @@ class RequestGuard:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         send = self._with_headers(send, surface)
 
-        refusal = self._host_refusal(headers) or _cross_origin_refusal(method, headers)
+        refusal = self._host_refusal(headers) or _cross_origin_refusal(method, headers, self.extra_hosts)
         if refusal is not None:
             await error_response(surface, "AccessDeniedException", refusal, 403)(scope, receive, send)
             return
