@@ -280,6 +280,39 @@ def v2_ndcg(data: InteractionData, split: Split, *, use_context: bool) -> tuple[
     return per_user_ndcg(split.split, recommend), cpu
 
 
+# ---------------------------------------------------------------------- the planted process's own predictor
+def planted_oracle(data: InteractionData, split: Split, items_per_cluster: int = 20) -> NDArray[np.float64]:
+    """NDCG@10 of a predictor that knows how planted-sequence was generated (not a baseline: a ceiling
+    to read the others against). Favourite clusters: the user's two most frequent ones in the input;
+    within a session (the request comes under an hour after the newest event) the planted successor
+    chain of the newest item (0.7, 0.49, ...), otherwise and for the remaining 30 % the Zipf(1.5)
+    position distribution over the favourite clusters; the input history excluded as for every model."""
+    m = items_per_cluster
+    number = np.array([int(str(x)[1:]) for x in data.item_ids])
+    n_clusters = int(number.max()) // m + 1
+    draws = (np.random.default_rng(0).zipf(1.5, 1_000_000) - 1) % m
+    position_p = np.bincount(draws, minlength=m) / len(draws)
+    s = split.split
+    out: list[float] = []
+    for row in range(len(s)):
+        history = number[s.inputs[row]]
+        favourites = np.argsort(-np.bincount(history // m, minlength=n_clusters), kind="stable")[:2]
+        by_number = np.zeros(n_clusters * m)
+        for cluster in favourites.tolist():
+            by_number[cluster * m : (cluster + 1) * m] += 0.5 * position_p
+        target_row = split.first_target_row[row]
+        if data.timestamps[target_row] - data.timestamps[target_row - 1] < 3600:
+            by_number *= 0.3
+            newest = int(history[-1])
+            for step in range(1, 5):
+                by_number[(newest // m) * m + (newest % m + step) % m] += 0.7**step
+        scores = by_number[number]
+        scores[s.inputs[row]] = -np.inf
+        top = np.argsort(-scores, kind="stable")[:K]
+        out.append(ndcg_at_k(top, s.targets[row], 10))
+    return np.asarray(out)
+
+
 # ---------------------------------------------------------------------- run
 def run(name: str, data: InteractionData, protocol: str, draws: int) -> list[tuple[str, float, float, str]]:
     n_draws = draws if protocol == "holdout" else 1
@@ -297,11 +330,24 @@ def run(name: str, data: InteractionData, protocol: str, draws: int) -> list[tup
             BLEND_LAMBDA[0] = float(best_cfg)
         per_draw = [score_with(s.split, fit(s.split.train, best_cfg)) for s in splits]
         rows.append((f"{label} = {best_cfg}", *_mean_se(per_draw), "baseline"))
+    if name == "planted-sequence":
+        rows.append(("planted process's own predictor (a ceiling)", *_mean_se([planted_oracle(data, s) for s in splits]), "ceiling"))
     variants = [("v2", False)] + ([("v2 + context", True)] if name == "planted-context" else [])
+    per_variant: dict[str, list[NDArray[np.float64]]] = {}
     for label, use_context in variants:
         results = [v2_ndcg(data, s, use_context=use_context) for s in splits]
         cpu = np.mean([r[1] for r in results])
+        per_variant[label] = [r[0] for r in results]
         rows.append((f"{label} (fit {cpu:.0f} s CPU)", *_mean_se([r[0] for r in results]), "ours"))
+    if len(per_variant) == 2:  # where context can add information: a session's first event
+        starts = [data.timestamps[s.first_target_row] - data.timestamps[s.first_target_row - 1] >= 3600 for s in splits]
+        for where, pick in (("at a session's first event", True), ("within a session", False)):
+            share = float(np.mean(np.concatenate(starts) == pick))
+            a, b = (
+                float(np.mean(np.concatenate([d[m == pick] for d, m in zip(per_variant[v], starts, strict=True)])))
+                for v in ("v2", "v2 + context")
+            )
+            print(f"{name} {protocol}: requests {where} ({share:.0%}): v2 {a:.4f}, v2 + context {b:.4f} ({b / a:.2f}x)")
     return rows
 
 

@@ -9,6 +9,7 @@ function builds the ranker's training rows, so training and serving cannot drift
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -55,6 +56,7 @@ BASE_FEATURES: tuple[str, ...] = (
 )
 LAST_EVENT_TYPE = BASE_FEATURES.index("last_event_type")
 NEVER = 1e4  # events_since_seen of an item never seen
+DENSE_TOKENS_MAX = 1 << 20  # items × metadata tokens up to which the token matrix is also kept dense
 
 
 @dataclass(frozen=True)
@@ -96,15 +98,49 @@ class Generators:
     event_keys: NDArray[np.int64] | None = None
     start_time: float = 0.0
     stride: int = 1
+    #: newest events the v1 scorer reads (0: all): its cost grows with the history, older events weigh little
+    history_limit: int = 0
 
     def counts_before(self, c: NDArray[np.int64], times: Sequence[float]) -> NDArray[np.float32]:
-        """Interactions of items ``c`` with a timestamp before each of ``times`` (one row per time)."""
+        """Interactions of items ``c`` with a timestamp before each of ``times`` (one row per time).
+
+        A time after the newest event counts every interaction of the item (no search); each item's first
+        key is computed once per model (:attr:`item_key_starts`)."""
         if self.event_keys is None:
             return np.zeros((len(times), len(c)), dtype=np.float32)
-        offsets = np.clip(np.ceil(np.asarray(times, dtype=np.float64) - self.start_time), 0, self.stride - 1)
-        queries = (c[None, :] * self.stride + offsets.astype(np.int64)[:, None]).ravel()
-        found = np.searchsorted(self.event_keys, queries).reshape(len(times), len(c))
-        return (found - np.searchsorted(self.event_keys, c * self.stride)[None, :]).astype(np.float32)
+        starts = self.item_key_starts
+        out = np.empty((len(times), len(c)), dtype=np.float32)
+        times_arr = np.asarray(times, dtype=np.float64)
+        late = times_arr > self.start_time + self.stride - 2  # after every event: all of them count
+        if late.any():
+            out[late] = (starts[c + 1] - starts[c]).astype(np.float32)
+        if not late.all():
+            rows = np.flatnonzero(~late)
+            offsets = np.clip(np.ceil(times_arr[rows] - self.start_time), 0, self.stride - 1).astype(np.int64)
+            queries = (c[None, :] * self.stride + offsets[:, None]).ravel()
+            found = np.searchsorted(self.event_keys, queries).reshape(len(rows), len(c))
+            out[rows] = (found - starts[c][None, :]).astype(np.float32)
+        return out
+
+    @functools.cached_property
+    def sequence_pair(self) -> sp.csr_matrix:
+        """``[transitions | co-occurrence]``: a request reads both from one matrix (computed once)."""
+        return sp.csr_matrix(sp.hstack([self.transitions, self.cooccurrence], format="csr"), dtype=np.float32)
+
+    @functools.cached_property
+    def dense_item_features(self) -> NDArray[np.float32] | None:
+        """The item-token matrix as a dense array when it is small (a dense product is cheaper)."""
+        tokens = self.item_features
+        if tokens is None or tokens.shape[0] * tokens.shape[1] > DENSE_TOKENS_MAX:
+            return None
+        return np.asarray(tokens.toarray(), dtype=np.float32)
+
+    @functools.cached_property
+    def item_key_starts(self) -> NDArray[np.int64]:
+        """Position of each item's first key in :attr:`event_keys` (and the total at the end)."""
+        keys = self.event_keys if self.event_keys is not None else np.zeros(0, dtype=np.int64)
+        bounds = np.arange(self.n_items + 1, dtype=np.int64) * self.stride
+        return np.asarray(np.searchsorted(keys, bounds), dtype=np.int64)
 
     @property
     def n_items(self) -> int:
@@ -138,6 +174,32 @@ def _top(scores: NDArray[np.float32], k: int, allowed: NDArray[np.bool_] | None)
     return top.astype(np.int64)
 
 
+def _top_any(scores: NDArray[np.float32], k: int, allowed: NDArray[np.bool_] | None) -> NDArray[np.int64]:
+    """The ``k`` best of ``allowed`` items whatever their sign (:func:`_top` keeps positive scores only)."""
+    if allowed is not None:
+        pool = np.flatnonzero(allowed)
+        if len(pool) > k > 0:
+            pool = pool[np.argpartition(-scores[pool], k - 1)[:k]]
+        return pool.astype(np.int64) if k > 0 else np.zeros(0, dtype=np.int64)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k >= len(scores):
+        return np.arange(len(scores), dtype=np.int64)
+    return np.argpartition(-scores, k - 1)[:k].astype(np.int64)
+
+
+def _top_sparse(
+    scores: NDArray[np.float32], k: int, allowed: NDArray[np.bool_] | None
+) -> NDArray[np.int64]:
+    """:func:`_top` of a mostly-zero score vector: only its positive entries are ranked."""
+    found = np.flatnonzero(scores > 0)
+    if allowed is not None:
+        found = found[allowed[found]]
+    if len(found) > k > 0:
+        found = found[np.argpartition(-scores[found], k - 1)[:k]]
+    return found.astype(np.int64) if k > 0 else np.zeros(0, dtype=np.int64)
+
+
 def _first_allowed(order: NDArray[np.int64], k: int, allowed: NDArray[np.bool_] | None) -> NDArray[np.int64]:
     if allowed is None:
         return order[:k]
@@ -146,11 +208,12 @@ def _first_allowed(order: NDArray[np.int64], k: int, allowed: NDArray[np.bool_] 
     return found if len(found) == k or len(head) == len(order) else order[allowed[order]][:k]
 
 
-def _ranks(scores: NDArray[np.float32]) -> NDArray[np.float32]:
-    order = np.argsort(-scores, kind="stable")
-    ranks = np.empty(len(scores), dtype=np.float32)
-    ranks[order] = np.arange(len(scores), dtype=np.float32)
-    ranks[scores <= 0] = len(scores)
+def _ranks_rows(scores: NDArray[np.float32]) -> NDArray[np.float32]:
+    """:func:`_ranks` of each row of ``scores`` in one sort."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranks = np.empty(scores.shape, dtype=np.float32)
+    np.put_along_axis(ranks, order, np.arange(scores.shape[1], dtype=np.float32)[None, :], axis=1)
+    ranks[scores <= 0] = scores.shape[1]
     return ranks
 
 
@@ -164,19 +227,21 @@ def candidate_features(
     """Candidates (given, or from every generator among ``allowed`` items) and their feature rows."""
     n = gen.n_items
     items = state.items
-    v1 = gen.base._score([items], [state.weights])[0] if len(items) else np.zeros(n, dtype=np.float32)
-    trans, trans_last = sequence_scores(gen.transitions, items)
-    cooc, cooc_last = sequence_scores(gen.cooccurrence, items)
+    v1 = np.zeros(n, dtype=np.float32)
+    if len(items):
+        start = max(0, len(items) - gen.history_limit) if gen.history_limit > 0 else 0
+        v1 = gen.base._score([items[start:]], [state.weights[start:]])[0]
+    both, both_last = sequence_scores(gen.sequence_pair, items)  # transitions | co-occurrence, one pass
+    trans, cooc, trans_last, cooc_last = both[:n], both[n:], both_last[:n], both_last[n:]
     content = np.zeros(n, dtype=np.float32)
     if gen.item_features is not None and len(items):
-        content = _content_scores(gen.item_features, items[-50:])
+        content = _content_scores(gen.item_features, items[-50:], gen.dense_item_features)
     if candidates is None:
         k_v1, k_tr, k_co, k_md, k_pop, k_trend, k_new = gen.candidate_counts
-        v1_pos = v1 - v1.min() + 1e-6 if len(items) else v1
         parts = [
-            _top(v1_pos.astype(np.float32), k_v1, allowed) if len(items) else np.zeros(0, dtype=np.int64),
-            _top(trans, k_tr, allowed),
-            _top(cooc, k_co, allowed),
+            _top_any(v1, k_v1, allowed) if len(items) else np.zeros(0, dtype=np.int64),
+            _top_sparse(trans, k_tr, allowed),
+            _top_sparse(cooc, k_co, allowed),
             _top(content, k_md, allowed),
             _first_allowed(gen.popular_order, k_pop, allowed),
             _first_allowed(gen.trending_order, k_trend, allowed),
@@ -188,8 +253,7 @@ def candidate_features(
             for name, table in tables.items():
                 found = table.features(codes.get(name, -1))
                 if found is not None:
-                    conditional = gen.popularity + found[0]
-                    parts.append(_top(conditional - conditional.min() + 1e-6, k_pop, allowed))
+                    parts.append(_top_any(gen.popularity + found[0], k_pop, allowed))
         chosen = np.zeros(n, dtype=bool)  # the union, sorted (cheaper than np.unique of the parts)
         chosen[np.concatenate(parts)] = True
         candidates = np.flatnonzero(chosen).astype(np.int64)
@@ -199,26 +263,32 @@ def candidate_features(
     seen_count: NDArray[np.float32] = np.zeros(len(c), dtype=np.float32)
     if len(items):
         seen_count = np.bincount(items, minlength=n)[c].astype(np.float32)
-    last_pos = np.full(n, -1, dtype=np.int64)
-    if len(items):
-        np.maximum.at(last_pos, items, np.arange(len(items)))
-    since = np.where(last_pos[c] >= 0, len(items) - 1 - last_pos[c], NEVER).astype(np.float32)
+    since = np.full(len(c), NEVER, dtype=np.float32)
+    if len(items):  # events since each item's newest occurrence in the history
+        newest_first, position = np.unique(items[::-1], return_index=True)
+        at = np.searchsorted(newest_first, c)
+        hit = (at < len(newest_first)) & (newest_first[np.minimum(at, len(newest_first) - 1)] == c)
+        since[hit] = position[at[hit]]
     shown: NDArray[np.float32] = np.zeros(len(c), dtype=np.float32)
     if len(state.impressions):
         counts = np.bincount(state.impressions, minlength=n)[c]
         shown = np.where(seen_count > 0, 0.0, counts).astype(np.float32)
     v1_z, trans_z = _z(v1, c), _z(trans, c)
+    v1_c, trans_c, cooc_c, content_c = v1[c], trans[c], cooc[c], content[c]
+    ranks = _ranks_rows(np.vstack([v1_c - v1_c.min() + 1e-6, trans_c, cooc_c, content_c]))
+    if not len(items):
+        ranks[0] = len(c)
     columns: list[NDArray[np.float32] | float] = [
-        v1[c],
-        _ranks(v1[c] - v1[c].min() + 1e-6) if len(items) else np.full(len(c), len(c), dtype=np.float32),
-        trans[c],
-        _ranks(trans[c]),
+        v1_c,
+        ranks[0],
+        trans_c,
+        ranks[1],
         trans_last[c],
-        cooc[c],
-        _ranks(cooc[c]),
+        cooc_c,
+        ranks[2],
         cooc_last[c],
-        content[c],
-        _ranks(content[c]),
+        content_c,
+        ranks[3],
         gen.popularity[c],
         gen.trend[c],
         _age_days(gen, state, c),
@@ -244,9 +314,18 @@ def candidate_features(
     return Scored(c, matrix, v1)
 
 
-def _content_scores(tokens: sp.csr_matrix, recent: NDArray[np.int64]) -> NDArray[np.float32]:
-    """Cosine-like similarity of every item's metadata to the recency-weighted profile of ``recent``."""
+def _content_scores(
+    tokens: sp.csr_matrix, recent: NDArray[np.int64], dense: NDArray[np.float32] | None = None
+) -> NDArray[np.float32]:
+    """Cosine-like similarity of every item's metadata to the recency-weighted profile of ``recent``
+    (``dense``: the same token matrix as a dense array, when small)."""
     w = (1.0 / (1.0 + np.arange(len(recent))[::-1] / 10.0)).astype(np.float32)
+    if dense is not None:
+        profile_dense = w @ dense[recent]
+        norm_dense = float(np.sqrt(profile_dense @ profile_dense))
+        if norm_dense == 0.0:
+            return np.zeros(tokens.shape[0], dtype=np.float32)
+        return np.asarray(dense @ (profile_dense / norm_dense), dtype=np.float32)
     starts, ends = tokens.indptr[recent], tokens.indptr[recent + 1]
     lengths = ends - starts
     if lengths.sum() == 0:
@@ -260,10 +339,17 @@ def _content_scores(tokens: sp.csr_matrix, recent: NDArray[np.int64]) -> NDArray
     return np.asarray(tokens @ (profile / norm).astype(tokens.dtype), dtype=np.float32)
 
 
+def _moments(values: NDArray[np.float32]) -> tuple[float, float]:
+    n = max(len(values), 1)
+    mean = float(values.sum(dtype=np.float64)) / n
+    square = float(np.dot(values, values)) / n  # one pass each, no temporary of the catalog's size
+    return mean, float(np.sqrt(max(square - mean * mean, 0.0))) or 1.0
+
+
 def _z(values: NDArray[np.float32], c: NDArray[np.int64]) -> NDArray[np.float32]:
     """``values[c]`` standardized over the whole catalog (the tuned blend baseline's scale)."""
-    std = float(values.std())
-    return ((values[c] - float(values.mean())) / (std or 1.0)).astype(np.float32)
+    mean, std = _moments(values)
+    return ((values[c] - mean) / std).astype(np.float32)
 
 
 def _time_columns(gen: Generators, state: RequestState, c: NDArray[np.int64]) -> list[NDArray[np.float32]]:

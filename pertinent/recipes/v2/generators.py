@@ -24,6 +24,8 @@ from numpy.typing import NDArray
 
 __all__ = [
     "LiftTable",
+    "carries_signal",
+    "user_column_signal",
     "cooccurrence_matrix",
     "lift_table",
     "popularity_and_trend",
@@ -212,11 +214,19 @@ def lift_table(
     item_tokens: sp.csr_matrix | None,
     *,
     smoothing: float = 10.0,
+    signal: bool | None = None,
 ) -> LiftTable:
-    """Lift of each (value, item) from interactions whose row has value code ``codes`` (-1 = missing)."""
+    """Lift of each (value, item) from interactions whose row has value code ``codes`` (-1 = missing).
+
+    A column whose values are independent of the items gets lifts of 0, so the ranker cannot fit noise
+    and such a column changes nothing: ``signal`` decides (:func:`user_column_signal` for user columns),
+    by default a G-test at the 0.1 % level over the interactions (:func:`carries_signal`)."""
     known = codes >= 0
     counts = np.zeros((n_values, n_items), dtype=np.float64)
     np.add.at(counts, (codes[known], item_idx[known]), 1.0)
+    if not (carries_signal(counts) if signal is None else signal):
+        zeros = np.zeros((n_values, n_items), dtype=np.float32)
+        return LiftTable(zeros, zeros.copy())
     total = max(float(counts.sum()), 1.0)
     prior = (counts.sum(axis=1) + 1.0) / (total + n_values)
     item_totals = counts.sum(axis=0)
@@ -234,3 +244,61 @@ def lift_table(
         mean = np.asarray(binary @ token_lift.T).T / np.maximum(n_tokens, 1.0)[None, :]
         by_meta = mean.astype(np.float32)
     return LiftTable(by_item, by_meta)
+
+
+def carries_signal(counts: NDArray[np.float64], level: float = 1e-3) -> bool:
+    """Whether a values × items contingency table rejects independence (G-test at ``level``).
+
+    Examples
+    --------
+    >>> carries_signal(np.array([[50.0, 50.0], [50.0, 50.0]]))
+    False
+    >>> carries_signal(np.array([[90.0, 10.0], [10.0, 90.0]]))
+    True
+    """
+    from scipy.stats import chi2
+
+    rows = counts[counts.sum(axis=1) > 0]
+    table = rows[:, rows.sum(axis=0) > 0]
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        return False
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    observed = table > 0
+    g = 2.0 * float(np.sum(table[observed] * np.log(table[observed] / expected[observed])))
+    dof = (table.shape[0] - 1) * (table.shape[1] - 1)
+    return bool(g > chi2.ppf(1.0 - level, dof))
+
+
+def _g_statistic(table: NDArray[np.float64]) -> float:
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / max(table.sum(), 1.0)
+    observed = table > 0
+    return 2.0 * float(np.sum(table[observed] * np.log(table[observed] / expected[observed])))
+
+
+def user_column_signal(
+    user_codes: NDArray[np.int32],
+    user_idx: NDArray[np.int32],
+    item_idx: NDArray[np.int32],
+    n_values: int,
+    n_items: int,
+    *,
+    permutations: int = 49,
+    seed: int = 0,
+) -> bool:
+    """Whether a Users column relates to the items its users interact with: the values × items G
+    statistic beats every one of ``permutations`` shuffles of the values among the users (p < 0.02).
+    Shuffling whole users keeps each user's correlated interactions together, which a test over
+    interactions would count as independent evidence."""
+    if n_values < 2 or len(item_idx) == 0:
+        return False
+    rng = np.random.default_rng(seed)
+
+    def g_of(codes: NDArray[np.int32]) -> float:
+        per_row = codes[user_idx]
+        known = per_row >= 0
+        table = np.zeros((n_values, n_items), dtype=np.float64)
+        np.add.at(table, (per_row[known], item_idx[known]), 1.0)
+        return _g_statistic(table)
+
+    real = g_of(user_codes)
+    return all(real > g_of(rng.permutation(user_codes)) for _ in range(permutations))

@@ -62,6 +62,7 @@ from pertinent.recipes.v2.generators import (
     recent_cut,
     transition_matrix,
     trend_of,
+    user_column_signal,
 )
 from pertinent.recipes.v2.side import CodedColumn, InteractionSide
 
@@ -116,6 +117,24 @@ V2_HYPERPARAMETERS: tuple[HyperParameter, ...] = (
         high=1_000_000,
         tunable=False,
         description="Users sampled for the ranker's training queries (more: slower fit).",
+    ),
+    HyperParameter(
+        "candidate_budget",
+        "int",
+        380,
+        low=20,
+        high=5000,
+        tunable=False,
+        description="Candidates the generators propose per request before their union (the ranker's cost).",
+    ),
+    HyperParameter(
+        "candidate_history",
+        "int",
+        0,
+        low=0,
+        high=1_000_000,
+        tunable=False,
+        description="Newest events the v1 candidate scorer reads (0: all): a cost knob (200 cost 4-6 % NDCG on validation).",
     ),
     HyperParameter(
         "transition_gap",
@@ -225,6 +244,8 @@ class TwoStageRecipe(Recipe):
         stride = int(end - start) + 2
         keys = np.sort(stats.item_idx.astype(np.int64) * stride + (stats.timestamps.astype(np.int64) - int(start)))
         return Generators(
+            candidate_counts=candidate_counts(int(self.params_["candidate_budget"])),
+            history_limit=int(self.params_["candidate_history"]),
             event_keys=keys,
             start_time=start,
             stride=stride,
@@ -247,7 +268,14 @@ class TwoStageRecipe(Recipe):
                 for name, col in side.context.items()
             },
             user_lifts={
-                name: lift_table(col.codes[data.user_idx], data.item_idx, len(col.values), n, tokens)
+                name: lift_table(
+                    col.codes[data.user_idx],
+                    data.item_idx,
+                    len(col.values),
+                    n,
+                    tokens,
+                    signal=user_column_signal(col.codes, data.user_idx, data.item_idx, len(col.values), n),
+                )
                 for name, col in side.user_attributes.items()
             },
         )
@@ -470,8 +498,9 @@ class TwoStageRecipe(Recipe):
         self, state: RequestState, n: int, exclude: NDArray[np.int64] | None = None
     ) -> tuple[IdArray, ScoreArray]:
         """Top ``n`` for one request (``exclude``: filtered-out items), softmax scores as Personalize."""
-        allowed = np.ones(self.n_items_, dtype=bool)
+        allowed: NDArray[np.bool_] | None = None  # None: every item (no mask to apply per generator)
         if exclude is not None and len(exclude):
+            allowed = np.ones(self.n_items_, dtype=bool)
             allowed[self._check_items(exclude)] = False
         self._check_fitted()
         scored = candidate_features(self.generators_, state, allowed=allowed)
@@ -482,7 +511,7 @@ class TwoStageRecipe(Recipe):
             order = np.lexsort((c, -self.item_popularity_[c], -ranked))[:n]
             return scored.candidates[order], _softmax(ranked.astype(np.float32))[order]
         raw = self._catalog_scores(scored)
-        masked = np.where(allowed, raw, -np.inf).astype(np.float32)
+        masked = raw if allowed is None else np.where(allowed, raw, -np.inf).astype(np.float32)
         top = self._top_n(masked, n)
         return top, _softmax(raw)[top]
 
@@ -662,6 +691,8 @@ class TwoStageRecipe(Recipe):
         self.feature_names_ = tuple(meta["feature_names"])
         self.ranker_trees_ = int(meta["ranker_trees"])
         self.generators_ = Generators(
+            candidate_counts=candidate_counts(int(self.params_.get("candidate_budget", 380))),
+            history_limit=int(self.params_.get("candidate_history", 0)),
             base=base,
             transitions=_csr_from("transitions", arrays),
             cooccurrence=_csr_from("cooccurrence", arrays),
@@ -765,6 +796,26 @@ class _ItemStats:
         scored.features[rows, BASE_FEATURES.index("popularity")] = np.log1p(remaining)
         scored.features[rows, BASE_FEATURES.index("trend")] = trend_of(recent, remaining, self.share)
         scored.features[rows[remaining == 0], BASE_FEATURES.index("item_age_days")] = 0.0
+
+
+#: each generator's share of the candidate budget: v1, transitions, co-occurrence, metadata, popular,
+#: trending, new (popular-under-the-context-value ones take the popular share)
+CANDIDATE_SHARES = (150, 60, 60, 40, 30, 20, 20)
+
+
+def candidate_counts(budget: int) -> tuple[int, int, int, int, int, int, int]:
+    """Per-generator candidate counts for a budget (at least one each).
+
+    Examples
+    --------
+    >>> candidate_counts(380)
+    (150, 60, 60, 40, 30, 20, 20)
+    >>> candidate_counts(190)
+    (75, 30, 30, 20, 15, 10, 10)
+    """
+    total = sum(CANDIDATE_SHARES)
+    a, b, c, d, e, f, g = (max(1, round(budget * share / total)) for share in CANDIDATE_SHARES)
+    return a, b, c, d, e, f, g
 
 
 def _metadata_popularity(tokens: sp.csr_matrix | None, data: InteractionData) -> NDArray[np.float32] | None:
