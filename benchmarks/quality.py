@@ -234,6 +234,7 @@ def fit_blend(train: InteractionData, weight: float) -> Scorer:
     return lambda h, w: _z(base(h, w)) + weight * _z(trans(h, w))
 
 
+NOTES: list[str] = []  # printed under the table of the run that wrote them
 BLEND_LAMBDA = [200.0]  # set to the EASE+recency λ chosen on validation before the blend is tuned
 BASELINES: list[tuple[str, Callable[[InteractionData, Any], Scorer], list[Any]]] = [
     ("popularity", fit_popularity, [None]),
@@ -347,7 +348,7 @@ def run(name: str, data: InteractionData, protocol: str, draws: int) -> list[tup
                 float(np.mean(np.concatenate([d[m == pick] for d, m in zip(per_variant[v], starts, strict=True)])))
                 for v in ("v2", "v2 + context")
             )
-            print(f"{name} {protocol}: requests {where} ({share:.0%}): v2 {a:.4f}, v2 + context {b:.4f} ({b / a:.2f}x)")
+            NOTES.append(f"requests {where} ({share:.0%}): v2 {a:.4f}, v2 + context {b:.4f} ({b / a:.2f}x)")
     return rows
 
 
@@ -392,6 +393,9 @@ def main() -> None:
                 with_ctx = next(r for r in rows if r[0].startswith("v2 + context"))
                 without = next(r for r in rows if r[0].startswith("v2 (fit"))
                 print(f"v2 with context / without: {with_ctx[1] / without[1]:.3f}")
+            for note in NOTES:
+                print(note)
+            NOTES.clear()
 
 
 if __name__ == "__main__":
