@@ -109,6 +109,11 @@ class Settings:
     ann_min_items: int = _setting(
         50000, "Factor models with at least this many items serve from an ANN index (exact re-score)."
     )
+    ann_target_recall: float = _setting(
+        0.99,
+        "Recall@25 against brute force that training calibrates the ANN search breadth to reach"
+        " (on a sample of training users; then one breadth step more as a margin).",
+    )
     workers: int = _setting(0, "API processes `pertinent serve` runs (one per core when 0).")
 
     @property

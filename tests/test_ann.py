@@ -1,43 +1,101 @@
-"""ANN retrieval for large factor models: recall@25 against brute force, filters and exclusions applied
-exactly, scores re-computed exactly, the index shared through a file that every process maps."""
+"""ANN retrieval for large factor models: recall@25 against brute force (with the fixed pre-calibration
+search and with the breadth calibrated per model), filters and exclusions applied exactly, scores
+re-computed exactly, the index shared through a file that every process maps, the calibration stored beside
+it (and artifacts without one still served)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pertinent.recipes.ann import FactorIndex
+from pertinent.recipes.ann import BREADTH_LADDER, FactorIndex
 from pertinent.recipes.user_personalization import UserPersonalization
-from pertinent.serving.shared_models import share
+from pertinent.serving.shared_models import (
+    CALIBRATION_FILE,
+    calibrate,
+    calibration_queries,
+    prepare_for_serving,
+    read_calibration,
+    share,
+)
 from pertinent.training.matrix import InteractionData
-from pertinent.training.pipeline import TrainedModel
+from pertinent.training.pipeline import (
+    ARTIFACT_FORMAT_VERSION,
+    TrainedModel,
+    _write_artifact,
+    load_trained_model,
+)
 
 N_ITEMS, N_USERS, CLUSTERS = 6000, 1500, 30
 
 
-@pytest.fixture(scope="module")
-def model() -> UserPersonalization:
+def clustered(
+    n_items: int, n_users: int, clusters: int, seed: int
+) -> tuple[InteractionData, UserPersonalization]:
     """A real iALS fit on clustered data (each user draws from one taste cluster, Zipf popularity)."""
-    rng = np.random.default_rng(3)
-    cluster_of = rng.integers(0, CLUSTERS, N_ITEMS)
-    popularity = 1.0 / np.arange(1, N_ITEMS + 1) ** 0.7
+    rng = np.random.default_rng(seed)
+    cluster_of = rng.integers(0, clusters, n_items)
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.7
     users, items = [], []
-    for user in range(N_USERS):
-        pool = np.flatnonzero(cluster_of == user % CLUSTERS)
+    for user in range(n_users):
+        pool = np.flatnonzero(cluster_of == user % clusters)
         chosen = rng.choice(pool, size=25, replace=False, p=popularity[pool] / popularity[pool].sum())
         users += [user] * len(chosen)
         items += chosen.tolist()
-    data = InteractionData.from_indices(users, items, n_items=N_ITEMS)
-    return UserPersonalization().fit(
+    data = InteractionData.from_indices(users, items, n_items=n_items)
+    model = UserPersonalization().fit(
         data, {"algorithm": "ials", "hidden_dimension": "32", "als_iterations": "6", "recency_mask": "false"}
+    )
+    return data, model
+
+
+def trained_model(model: UserPersonalization, data: InteractionData) -> TrainedModel:
+    return TrainedModel(
+        recipe=model,
+        user_ids=data.user_ids,
+        item_ids=data.item_ids,
+        history_indptr=data.user_indptr.astype(np.int64),
+        history_items=data.item_idx.astype(np.int32),
+        history_weights=data.weights.astype(np.float32),
+        item_creation_timestamps=np.zeros(data.n_items, dtype=np.int64),
     )
 
 
 @pytest.fixture(scope="module")
-def index(model: UserPersonalization) -> FactorIndex:
+def fitted() -> tuple[InteractionData, UserPersonalization]:
+    return clustered(N_ITEMS, N_USERS, CLUSTERS, seed=3)
+
+
+@pytest.fixture(scope="module")
+def model(fitted: tuple[InteractionData, UserPersonalization]) -> UserPersonalization:
+    return fitted[1]
+
+
+@pytest.fixture(scope="module")
+def graph(model: UserPersonalization) -> FactorIndex:
     return FactorIndex.build(model.item_factors_)
+
+
+@pytest.fixture(scope="module")
+def calibrated_breadth(fitted: tuple[InteractionData, UserPersonalization], graph: FactorIndex) -> int:
+    data, model = fitted
+    model.use_index(graph)
+    calibration = calibrate(model, calibration_queries(trained_model(model, data)), 0.99)
+    model.use_index(None)
+    print(f"calibration: {calibration}")
+    assert calibration.breadth in BREADTH_LADDER and calibration.breadth > calibration.reached
+    return calibration.breadth
+
+
+@pytest.fixture(params=["fixed breadth", "calibrated breadth"])
+def index(request: pytest.FixtureRequest, graph: FactorIndex) -> FactorIndex:
+    """The same graph searched as a model trained before calibration is, and with its calibration."""
+    if request.param == "fixed breadth":
+        return graph.with_breadth(None)
+    return graph.with_breadth(request.getfixturevalue("calibrated_breadth"))
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +184,7 @@ def test_serving_maps_the_arrays_and_the_index_from_files_beside_the_artifact(
     assert isinstance(model.item_factors_, np.memmap)
     assert (tmp_path / "serving" / "item_factors.usearch").exists()
     assert model.factor_index is not None
+    assert model.factor_index.breadth is None  # no calibration beside it: the pre-calibration search
     assert len(set(model.recommend(np.array([1, 2, 3]), 10)[0].tolist()) & set(before.tolist())) >= 9
     # a second process (here: a second load) views the same file instead of building again
     stamp = (tmp_path / "serving" / "item_factors.usearch").stat().st_mtime_ns
@@ -133,3 +192,97 @@ def test_serving_maps_the_arrays_and_the_index_from_files_beside_the_artifact(
     assert (tmp_path / "serving" / "item_factors.usearch").stat().st_mtime_ns == stamp
     share(trained, tmp_path / "small", ann_min_items=N_ITEMS + 1)  # below the threshold: exact scoring
     model.use_index(None)
+
+
+def recall_at_25(
+    model: UserPersonalization, index: FactorIndex, queries: list[tuple[np.ndarray, np.ndarray]]
+) -> float:
+    model.use_index(None)
+    exact = [set(model.recommend(h, 25, exclude=h, history_weights=w)[0].tolist()) for h, w in queries]
+    model.use_index(index)
+    found = [model.recommend(h, 25, exclude=h, history_weights=w)[0] for h, w in queries]
+    model.use_index(None)
+    return sum(len(e & set(f.tolist())) for e, f in zip(exact, found, strict=True)) / sum(
+        len(e) for e in exact
+    )
+
+
+def test_the_calibrated_breadth_holds_on_other_draws_of_every_kind_of_request(
+    fitted: tuple[InteractionData, UserPersonalization], graph: FactorIndex, calibrated_breadth: int
+) -> None:
+    data, model = fitted
+    held_out = calibration_queries(
+        trained_model(model, data), count=100, seed=7
+    )  # not the calibration's draw
+    assert set(held_out) == {"users", "mixed", "random"}
+    for kind, queries in held_out.items():
+        recall = recall_at_25(model, graph.with_breadth(calibrated_breadth), queries)
+        print(f"{kind}: recall@25 {recall:.4f} at breadth {calibrated_breadth}")
+        assert recall >= 0.98, kind
+
+
+@pytest.fixture(scope="module")
+def easy() -> tuple[InteractionData, UserPersonalization]:
+    """A small catalog with two taste clusters: the graph finds the best items with a narrow search."""
+    return clustered(400, 400, 2, seed=1)
+
+
+def test_an_easy_catalog_calibrates_to_a_small_breadth(
+    easy: tuple[InteractionData, UserPersonalization],
+) -> None:
+    data, model = easy
+    index = FactorIndex.build(model.item_factors_)
+    model.use_index(index)
+    calibration = calibrate(model, calibration_queries(trained_model(model, data)), 0.99)
+    print(calibration)
+    assert calibration.breadth <= 192 < 392 == FactorIndex.candidates(index.with_breadth(None), 25)
+    assert calibration.reached < calibration.breadth  # one rung of margin
+    assert min(calibration.recall.values()) >= 0.98
+    # fewer candidates for the default numResults; more results scale them in proportion
+    index.with_breadth(calibration.breadth)
+    assert index.candidates(25) == calibration.breadth and index.candidates(100) == 4 * calibration.breadth
+    assert (
+        recall_at_25(
+            model, index, calibration_queries(trained_model(model, data), count=100, seed=8)["random"]
+        )
+        >= 0.98
+    )
+    model.use_index(index)
+    with pytest.raises(ValueError, match="ann_target_recall"):
+        calibrate(model, calibration_queries(trained_model(model, data)), 1.5)
+
+
+def test_training_stores_the_calibration_serving_uses_it_and_older_artifacts_still_load(
+    easy: tuple[InteractionData, UserPersonalization], tmp_path: Path
+) -> None:
+    data, model = easy
+    model.use_index(None)
+    _write_artifact(tmp_path, model, data, None, {"format_version": ARTIFACT_FORMAT_VERSION})
+    prepare_for_serving(tmp_path, ann_min_items=400, target_recall=0.99)
+    folder = tmp_path / "serving"
+    stored = json.loads((folder / CALIBRATION_FILE).read_text())
+    assert stored["target"] == 0.99 and stored["k"] == 25 and stored["n_items"] == 400
+    assert stored["breadth"] in BREADTH_LADDER and set(stored["recall"]) == {"users", "mixed", "random"}
+    stamp = (folder / "item_factors.usearch").stat().st_mtime_ns
+
+    def served_breadth() -> int | None:
+        recipe = share(load_trained_model(tmp_path), tmp_path, ann_min_items=400).recipe
+        assert isinstance(recipe, UserPersonalization) and recipe.factor_index is not None
+        assert len(recipe.recommend(np.array([1, 2, 3]), 25)[0]) == 25
+        return recipe.factor_index.breadth
+
+    assert served_breadth() == stored["breadth"]
+    assert (folder / "item_factors.usearch").stat().st_mtime_ns == stamp  # viewed, not rebuilt
+    # a second preparation keeps the stored calibration
+    prepare_for_serving(tmp_path, ann_min_items=400)
+    assert json.loads((folder / CALIBRATION_FILE).read_text()) == stored
+    # unreadable, of another index, or absent (a model trained before calibration): the fixed search
+    (folder / CALIBRATION_FILE).write_text("{not json")
+    assert served_breadth() is None
+    (folder / CALIBRATION_FILE).write_text(json.dumps({**stored, "n_items": 401}))
+    assert served_breadth() is None
+    (folder / CALIBRATION_FILE).write_text(json.dumps({**stored, "breadth": 0}))
+    assert served_breadth() is None
+    (folder / CALIBRATION_FILE).unlink()
+    assert served_breadth() is None
+    assert read_calibration(folder, FactorIndex.view(folder / "item_factors.usearch", 400, 32)) is None

@@ -105,7 +105,11 @@ def _child(conn: Connection, job: dict[str, Any], memory_mb: int) -> None:
         from pertinent.serving.shared_models import prepare_for_serving
 
         conn.send(("progress", 0.99, "Preparing the model for serving"))
-        prepare_for_serving(Path(job["artifact_dir"]), int(job.get("ann_min_items") or 0))
+        prepare_for_serving(
+            Path(job["artifact_dir"]),
+            int(job.get("ann_min_items") or 0),
+            float(job.get("ann_target_recall") or 0.99),
+        )
         conn.send(
             (
                 "done",
@@ -152,6 +156,7 @@ def run_training_process(
         "perform_hpo": bool(version.get("perform_hpo")),
         "ease_max_items": settings.ease_max_items,
         "ann_min_items": settings.ann_min_items,
+        "ann_target_recall": settings.ann_target_recall,
         "artifact_dir": str(artifact_dir),
         "parent_pid": os.getpid(),
         "training_engine": settings.training_engine,

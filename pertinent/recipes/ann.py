@@ -5,8 +5,9 @@ Scoring every item of a 200k-item × 128-factor model reads 100 MB per request (
 can be *viewed* through a memory map, so every server process shares one copy) finds the best items by
 inner product in a fraction of a millisecond. Serving uses it as a candidate generator only:
 
-* it over-fetches (``8·n + 192`` candidates, more in proportion to the share of the catalog that filters
-  and exclusions remove, and growing while they leave fewer than ``n``),
+* it over-fetches (the model's search *breadth* of candidates for up to 25 results, calibrated at training;
+  more in proportion to larger ``n`` and to the share of the catalog that filters and exclusions remove,
+  and growing while they leave fewer than ``n``),
   then re-scores the candidates exactly with the item factors, so returned scores are exact and ties are
   broken as the brute-force path breaks them;
 * when exclusions leave too small a share of the catalog for the graph to find, it falls back to the
@@ -14,7 +15,12 @@ inner product in a fraction of a millisecond. Serving uses it as a candidate gen
 * the softmax normaliser over the whole catalog is estimated from the candidates (exact) plus a fixed
   uniform sample of the other items, instead of a pass over every item.
 
-``tests/test_ann.py`` measures recall@25 against brute force.
+The breadth (how many nodes the search keeps, which is also how many candidates it returns: usearch
+searches with ``max(expansion, count)``) is calibrated per model when training builds the index
+(:func:`pertinent.serving.shared_models.calibrate`): the smallest rung of :data:`BREADTH_LADDER` whose
+recall@25 against brute force on a sample of training users reaches the target, then one rung more.
+An index without a calibration (a model trained by an earlier version) searches as before: breadth 512,
+``8·n + 192`` candidates. ``tests/test_ann.py`` measures recall@25 against brute force.
 """
 
 from __future__ import annotations
@@ -24,13 +30,18 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-#: graph degree, and search breadth (how many nodes a query keeps while walking the graph): chosen so
-#: recall@25 stays >= 0.99 across iALS refits (32/128/256 with a 4·n + 64 over-fetch dipped to 0.96; with
-#: this graph, 256 and 4·n + 64 cut the search at 200k × 128 factors from 3.2 to 1.0 ms but one refit of
-#: the test's set in three still fell to 0.965)
+#: graph degree, and the search breadth of an uncalibrated index (how many nodes a query keeps while
+#: walking the graph): chosen so recall@25 stays >= 0.99 across iALS refits (32/128/256 with a 4·n + 64
+#: over-fetch dipped to 0.96; with this graph, 256 and 4·n + 64 cut the search at 200k × 128 factors
+#: from 3.2 to 1.0 ms but one refit of the test's set in three still fell to 0.965)
 CONNECTIVITY = 48
 EXPANSION_ADD = 256
 EXPANSION_SEARCH = 512
+#: breadths the training's calibration tries, smallest first
+BREADTH_LADDER = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+#: the number of results a calibrated breadth is measured for (GetRecommendations' default numResults);
+#: a request for more scales the candidates in proportion
+CALIBRATION_K = 25
 #: items sampled to estimate the softmax normaliser of the items outside the candidates
 NORMALISER_SAMPLE = 2048
 #: largest over-fetch before giving up on the graph and scoring the allowed items exactly
@@ -40,10 +51,14 @@ MAX_CANDIDATES = 8192
 class FactorIndex:
     """An HNSW inner-product index over ``item_factors`` rows (key = item index)."""
 
-    def __init__(self, index: object, n_items: int, ndim: int) -> None:
+    def __init__(self, index: object, n_items: int, ndim: int, breadth: int | None = None) -> None:
         self.index = index
         self.n_items = n_items
         self.ndim = ndim
+        #: calibrated search breadth for CALIBRATION_K results; None: the fixed pre-calibration search
+        self.breadth = breadth
+        if breadth is not None:
+            setattr(index, "expansion_search", breadth)  # noqa: B010
         rng = np.random.default_rng(0)
         size = min(NORMALISER_SAMPLE, n_items)
         self.sample = np.sort(rng.choice(n_items, size=size, replace=False)).astype(np.int64)
@@ -87,6 +102,18 @@ class FactorIndex:
         setattr(index, "expansion_search", EXPANSION_SEARCH)  # not kept in the file  # noqa: B010
         return cls(index, n_items, ndim)
 
+    def with_breadth(self, breadth: int | None) -> FactorIndex:
+        """This index (same graph) searching with ``breadth`` (None: the pre-calibration search)."""
+        setattr(self.index, "expansion_search", EXPANSION_SEARCH if breadth is None else breadth)  # noqa: B010
+        self.breadth = breadth
+        return self
+
+    def candidates(self, n: int) -> int:
+        """How many candidates to fetch for ``n`` results from the whole catalog."""
+        if self.breadth is None:
+            return 8 * n + 192
+        return max(self.breadth, -(-self.breadth * n // CALIBRATION_K))
+
     def search(self, vector: NDArray[np.float32], count: int) -> NDArray[np.int64]:
         """Up to ``count`` item indices with (approximately) the largest inner product with ``vector``."""
         count = min(count, self.n_items)
@@ -113,8 +140,8 @@ def top_by_index(
     n = min(n, n_items - len(exclude))
     if n <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    # over-fetch in proportion to what the exclusions take away, so the allowed part still holds 8·n + 192
-    count = int((8 * n + 192) * n_items / max(n_items - len(exclude), 1))
+    # over-fetch in proportion to what the exclusions take away, so the allowed part still holds as many
+    count = int(index.candidates(n) * n_items / max(n_items - len(exclude), 1))
     while True:
         found = index.search(user, count)
         allowed = found[~np.isin(found, exclude, assume_unique=False)] if len(exclude) else found
