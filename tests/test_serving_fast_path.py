@@ -4,6 +4,7 @@ one SQLite database without losing any."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 from pathlib import Path
@@ -45,6 +46,10 @@ def test_training_makes_the_ann_index_before_any_request(tmp_path: Path) -> None
         assert indexes[0].stat().st_mtime_ns == built  # served from the file training wrote
         loaded = live.app.state.recommender.campaigns.get(campaign)
         assert loaded.model.recipe.factor_index is not None
+        # the training calibrated the search breadth beside the index, and serving searches with it
+        stored = json.loads((indexes[0].parent / "item_factors.breadth.json").read_text())
+        assert stored["target"] == 0.99 and stored["k"] == 25
+        assert loaded.model.recipe.factor_index.breadth == stored["breadth"]
     finally:
         stop()
 
