@@ -15,10 +15,12 @@ from pertinent.recipes.ann import BREADTH_LADDER, FactorIndex
 from pertinent.recipes.user_personalization import UserPersonalization
 from pertinent.serving.shared_models import (
     CALIBRATION_FILE,
+    Calibration,
     calibrate,
     calibration_queries,
     prepare_for_serving,
     read_calibration,
+    searched,
     share,
 )
 from pertinent.training.matrix import InteractionData
@@ -80,22 +82,23 @@ def graph(model: UserPersonalization) -> FactorIndex:
 
 
 @pytest.fixture(scope="module")
-def calibrated_breadth(fitted: tuple[InteractionData, UserPersonalization], graph: FactorIndex) -> int:
+def calibration(fitted: tuple[InteractionData, UserPersonalization], graph: FactorIndex) -> Calibration:
     data, model = fitted
     model.use_index(graph)
     calibration = calibrate(model, calibration_queries(trained_model(model, data)), 0.99)
     model.use_index(None)
     print(f"calibration: {calibration}")
-    assert calibration.breadth in BREADTH_LADDER and calibration.breadth > calibration.reached
-    return calibration.breadth
+    assert calibration.breadth in BREADTH_LADDER
+    # one rung of margin above the smallest that reached the target; when even the widest missed it
+    # (a multi-threaded build sometimes makes a poor graph: recall@25 0.97 at breadth 1024), exact scoring
+    assert calibration.breadth > calibration.reached or not calibration.met
+    return calibration
 
 
-@pytest.fixture(params=["fixed breadth", "calibrated breadth"])
-def index(request: pytest.FixtureRequest, graph: FactorIndex) -> FactorIndex:
-    """The same graph searched as a model trained before calibration is, and with its calibration."""
-    if request.param == "fixed breadth":
-        return graph.with_breadth(None)
-    return graph.with_breadth(request.getfixturevalue("calibrated_breadth"))
+@pytest.fixture
+def index(graph: FactorIndex, calibration: Calibration) -> FactorIndex | None:
+    """What serving retrieves with: the graph at its calibrated breadth (None: exact scoring)."""
+    return searched(graph, calibration)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +115,7 @@ def brute(
 
 
 def test_recall_at_25_against_brute_force_is_at_least_098(
-    model: UserPersonalization, index: FactorIndex, histories: list[np.ndarray]
+    model: UserPersonalization, index: FactorIndex | None, histories: list[np.ndarray]
 ) -> None:
     hits = 0
     for history in histories:
@@ -131,7 +134,7 @@ def test_recall_at_25_against_brute_force_is_at_least_098(
 
 
 def test_exclusions_and_filters_are_applied_exactly_under_ann(
-    model: UserPersonalization, index: FactorIndex, histories: list[np.ndarray]
+    model: UserPersonalization, index: FactorIndex | None, histories: list[np.ndarray]
 ) -> None:
     rng = np.random.default_rng(5)
     hits = 0
@@ -152,8 +155,9 @@ def test_exclusions_and_filters_are_applied_exactly_under_ann(
 
 
 def test_an_exclusion_leaving_few_items_falls_back_to_exact_scores(
-    model: UserPersonalization, index: FactorIndex, histories: list[np.ndarray]
+    model: UserPersonalization, graph: FactorIndex, histories: list[np.ndarray]
 ) -> None:
+    index = graph.with_breadth(None)
     allowed = np.arange(0, N_ITEMS, 97)  # a filter that lets ~1.6 % of the catalog through
     excluded = np.setdiff1d(np.arange(N_ITEMS), allowed)
     for history in histories[:10]:
@@ -208,16 +212,15 @@ def recall_at_25(
 
 
 def test_the_calibrated_breadth_holds_on_other_draws_of_every_kind_of_request(
-    fitted: tuple[InteractionData, UserPersonalization], graph: FactorIndex, calibrated_breadth: int
+    fitted: tuple[InteractionData, UserPersonalization], index: FactorIndex | None, calibration: Calibration
 ) -> None:
     data, model = fitted
-    held_out = calibration_queries(
-        trained_model(model, data), count=100, seed=7
-    )  # not the calibration's draw
+    # not the calibration's draw: another seed
+    held_out = calibration_queries(trained_model(model, data), count=100, seed=7)
     assert set(held_out) == {"users", "mixed", "random"}
     for kind, queries in held_out.items():
-        recall = recall_at_25(model, graph.with_breadth(calibrated_breadth), queries)
-        print(f"{kind}: recall@25 {recall:.4f} at breadth {calibrated_breadth}")
+        recall = recall_at_25(model, index, queries)
+        print(f"{kind}: recall@25 {recall:.4f} as served after {calibration}")
         assert recall >= 0.98, kind
 
 
@@ -236,7 +239,7 @@ def test_an_easy_catalog_calibrates_to_a_small_breadth(
     calibration = calibrate(model, calibration_queries(trained_model(model, data)), 0.99)
     print(calibration)
     assert calibration.breadth <= 192 < 392 == FactorIndex.candidates(index.with_breadth(None), 25)
-    assert calibration.reached < calibration.breadth  # one rung of margin
+    assert calibration.met and calibration.reached < calibration.breadth  # one rung of margin
     assert min(calibration.recall.values()) >= 0.98
     # fewer candidates for the default numResults; more results scale them in proportion
     index.with_breadth(calibration.breadth)
@@ -265,17 +268,20 @@ def test_training_stores_the_calibration_serving_uses_it_and_older_artifacts_sti
     assert stored["breadth"] in BREADTH_LADDER and set(stored["recall"]) == {"users", "mixed", "random"}
     stamp = (folder / "item_factors.usearch").stat().st_mtime_ns
 
-    def served_breadth() -> int | None:
+    def served_breadth() -> int | str | None:
         recipe = share(load_trained_model(tmp_path), tmp_path, ann_min_items=400).recipe
-        assert isinstance(recipe, UserPersonalization) and recipe.factor_index is not None
+        assert isinstance(recipe, UserPersonalization)
         assert len(recipe.recommend(np.array([1, 2, 3]), 25)[0]) == 25
-        return recipe.factor_index.breadth
+        return "exact" if recipe.factor_index is None else recipe.factor_index.breadth
 
     assert served_breadth() == stored["breadth"]
     assert (folder / "item_factors.usearch").stat().st_mtime_ns == stamp  # viewed, not rebuilt
     # a second preparation keeps the stored calibration
     prepare_for_serving(tmp_path, ann_min_items=400)
     assert json.loads((folder / CALIBRATION_FILE).read_text()) == stored
+    # a graph on which no breadth reached the target: exact scoring
+    (folder / CALIBRATION_FILE).write_text(json.dumps({**stored, "met": False}))
+    assert served_breadth() == "exact"
     # unreadable, of another index, or absent (a model trained before calibration): the fixed search
     (folder / CALIBRATION_FILE).write_text("{not json")
     assert served_breadth() is None

@@ -55,6 +55,17 @@ class Calibration:
     queries: int  #: of each kind
     n_items: int
     ndim: int
+    #: False when even the widest breadth missed ``target`` (a poor graph): serving then scores exactly
+    met: bool = True
+
+
+def searched(index: FactorIndex, calibration: Calibration | None) -> FactorIndex | None:
+    """What serving retrieves with: ``index`` at the calibrated breadth; at the fixed pre-calibration
+    breadth when there is no calibration; None (exact scoring) when the calibration found no breadth that
+    reaches the target on this graph."""
+    if calibration is None:
+        return index.with_breadth(None)
+    return index.with_breadth(calibration.breadth) if calibration.met else None
 
 
 def share(
@@ -75,8 +86,7 @@ def share(
         and recipe.n_items_ >= ann_min_items
     ):
         index = _factor_index(folder, recipe.item_factors_)
-        calibration = read_calibration(folder, index)
-        recipe.use_index(index.with_breadth(calibration.breadth if calibration else None))
+        recipe.use_index(searched(index, read_calibration(folder, index)))
     return model
 
 
@@ -85,12 +95,13 @@ def prepare_for_serving(artifact_dir: Path, ann_min_items: int, target_recall: f
     calibrate the ANN index's search breadth when the model has one."""
     model = share(load_trained_model(artifact_dir), artifact_dir, ann_min_items)
     recipe = model.recipe
-    if isinstance(recipe, UserPersonalization) and recipe.factor_index is not None:
-        folder = Path(artifact_dir) / SHARED_FOLDER
-        if read_calibration(folder, recipe.factor_index) is None:
-            calibration = calibrate(recipe, calibration_queries(model), target_recall)
-            write_calibration(folder, calibration)
-            recipe.factor_index.with_breadth(calibration.breadth)
+    folder = Path(artifact_dir) / SHARED_FOLDER
+    if (
+        isinstance(recipe, UserPersonalization)
+        and recipe.factor_index is not None
+        and read_calibration(folder, recipe.factor_index) is None
+    ):
+        write_calibration(folder, calibrate(recipe, calibration_queries(model), target_recall))
 
 
 def calibration_queries(
@@ -141,7 +152,7 @@ def calibrate(
     """The search breadth for ``recipe``'s index: recall@k of the served top k (history excluded, exact
     re-score) against brute force, for each kind of query and each rung of the ladder; the smallest rung
     where every kind reaches ``target``, then one rung more as the margin (the largest rung when none
-    reaches it)."""
+    reaches it, with ``met`` False)."""
     index = recipe.factor_index
     if index is None:
         raise ValueError("the model has no ANN index to calibrate")
@@ -173,6 +184,7 @@ def calibrate(
         rung = next(
             (i for i, b in enumerate(BREADTH_LADDER) if min(recall(b).values(), default=1.0) >= target), top
         )
+        met = min(recall(BREADTH_LADDER[rung]).values(), default=1.0) >= target
         chosen = BREADTH_LADDER[min(rung + 1, top)]
         recalls = recall(chosen)
     finally:
@@ -186,6 +198,7 @@ def calibrate(
         queries=max((len(h) for h in queries.values()), default=0),
         n_items=index.n_items,
         ndim=index.ndim,
+        met=met,
     )
 
 
@@ -203,7 +216,9 @@ def read_calibration(folder: Path, index: FactorIndex) -> Calibration | None:
     try:
         calibration = Calibration(**json.loads((folder / CALIBRATION_FILE).read_text()))
         usable = (calibration.n_items, calibration.ndim) == (index.n_items, index.ndim)
-        usable = usable and isinstance(calibration.breadth, int) and 1 <= calibration.breadth <= MAX_CANDIDATES
+        usable = (
+            usable and isinstance(calibration.breadth, int) and 1 <= calibration.breadth <= MAX_CANDIDATES
+        )
     except (OSError, ValueError, TypeError):
         return None
     return calibration if usable else None
