@@ -65,19 +65,6 @@ def cpu_seconds(pid: int) -> float:
     return tree_cpu_seconds(process_tree(pid))
 
 
-def wait_fast(describe: Any, timeout: float = 3600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        record: dict[str, Any] = describe()
-        if record["status"] in ("ACTIVE", "CREATE FAILED"):
-            if record["status"] != "ACTIVE":
-                raise RuntimeError(record.get("failureReason"))
-            return record
-        if time.monotonic() > deadline:
-            raise TimeoutError(record)
-        time.sleep(0.02)
-
-
 def run_job(client: Any, folder: Path, name: str, version: str, users: list[str]) -> dict[str, Any]:
     source = folder / f"{name}-in"
     source.mkdir()
@@ -90,8 +77,8 @@ def run_job(client: Any, folder: Path, name: str, version: str, users: list[str]
         jobOutput={"s3DataDestination": {"path": str(folder / f"{name}-out") + "/"}},
         roleArn=ROLE,
     )["batchInferenceJobArn"]
-    job = wait_fast(
-        lambda: client.describe_batch_inference_job(batchInferenceJobArn=arn)["batchInferenceJob"]
+    job = wait(
+        lambda: client.describe_batch_inference_job(batchInferenceJobArn=arn)["batchInferenceJob"], poll=0.02
     )
     lines = (folder / f"{name}-out" / "users.json.out").read_text().count("\n")
     assert lines == len(users), (lines, len(users))

@@ -20,34 +20,15 @@ import argparse
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pv
+from quality import movielens  # ml-latest-small as quality.py reads it ($PERTINENT_TEST_DATA)
 from threadpoolctl import threadpool_limits
 
 from pertinent.datasets.planted import planted_data
 from pertinent.recipes.user_personalization import UserPersonalization
 from pertinent.recipes.v2.two_stage import UserPersonalizationV2
 from pertinent.training.matrix import InteractionData
-
-MOVIELENS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ml-latest-small"
-
-
-def movielens() -> InteractionData:
-    ratings = pv.read_csv(MOVIELENS / "ratings.csv")
-    table = pa.table(
-        {
-            "USER_ID": pc.cast(ratings["userId"], pa.string()),
-            "ITEM_ID": pc.cast(ratings["movieId"], pa.string()),
-            "TIMESTAMP": pc.cast(ratings["timestamp"], pa.int64()),
-        }
-    )
-    movies = pv.read_csv(MOVIELENS / "movies.csv")
-    items = pa.table({"ITEM_ID": pc.cast(movies["movieId"], pa.string()), "GENRES": movies["genres"]})
-    return InteractionData.from_arrow(table, items, with_side=True)
 
 
 def timed(fit: Callable[[], object]) -> tuple[object, float, float]:
@@ -91,7 +72,7 @@ def main() -> None:
     parser.add_argument("--generated-users", type=int, default=25_000)
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores)")
-    data = movielens()
+    data = movielens(event_values=False)
     v1, cpu1, wall1 = timed(lambda: UserPersonalization().fit(data))
     v2, cpu2, wall2 = timed(lambda: UserPersonalizationV2().fit(data))
     print(

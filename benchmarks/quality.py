@@ -52,16 +52,18 @@ Scorer = Callable[[list[NDArray[np.int32]], list[NDArray[np.float32]]], NDArray[
 
 
 # ---------------------------------------------------------------------- data and splits
-def movielens() -> InteractionData:
+def movielens(event_values: bool = True) -> InteractionData:
+    """ml-latest-small's ratings as interactions (the rating as EVENT_VALUE unless ``event_values`` is
+    False) with the movies' genres."""
     ratings = pv.read_csv(MOVIELENS / "ratings.csv")
-    table = pa.table(
-        {
-            "USER_ID": pc.cast(ratings["userId"], pa.string()),
-            "ITEM_ID": pc.cast(ratings["movieId"], pa.string()),
-            "TIMESTAMP": pc.cast(ratings["timestamp"], pa.int64()),
-            "EVENT_VALUE": pc.cast(ratings["rating"], pa.float32()),
-        }
-    )
+    columns = {
+        "USER_ID": pc.cast(ratings["userId"], pa.string()),
+        "ITEM_ID": pc.cast(ratings["movieId"], pa.string()),
+        "TIMESTAMP": pc.cast(ratings["timestamp"], pa.int64()),
+    }
+    if event_values:
+        columns["EVENT_VALUE"] = pc.cast(ratings["rating"], pa.float32())
+    table = pa.table(columns)
     movies = pv.read_csv(MOVIELENS / "movies.csv")
     items = pa.table({"ITEM_ID": pc.cast(movies["movieId"], pa.string()), "GENRES": movies["genres"]})
     return InteractionData.from_arrow(table, items, with_side=True)

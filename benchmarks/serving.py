@@ -94,7 +94,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 # ---------------------------------------------------------------------- data
-def wait(describe: Callable[[], dict[str, Any]], timeout: float = 3600) -> dict[str, Any]:
+def wait(describe: Callable[[], dict[str, Any]], timeout: float = 3600, poll: float = 0.5) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         record = describe()
@@ -104,7 +104,7 @@ def wait(describe: Callable[[], dict[str, Any]], timeout: float = 3600) -> dict[
             return record
         if time.monotonic() > deadline:
             raise TimeoutError(record)
-        time.sleep(0.5)
+        time.sleep(poll)
 
 
 def movielens_csv(folder: Path) -> tuple[Path, list[str]]:

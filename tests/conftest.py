@@ -176,6 +176,28 @@ def export_dataset(
     return folder / f"{name}.csv"
 
 
+def train_campaign(
+    personalize: Any, group: str, recipe: str, name: str, **campaign: Any
+) -> tuple[str, str]:
+    """Create a solution of ``recipe`` in ``group``, train one version (asserted ACTIVE) and deploy it as
+    campaign ``name`` (``campaign`` holds CreateCampaign's other arguments); returns (version, campaign)."""
+    solution = personalize.create_solution(
+        name=name,
+        datasetGroupArn=group,
+        recipeArn=f"arn:aws:personalize:::recipe/{recipe}",
+        performAutoTraining=False,
+    )["solutionArn"]
+    wait_for_status(lambda: personalize.describe_solution(solutionArn=solution)["solution"])
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    record = wait_for_status(
+        lambda: personalize.describe_solution_version(solutionVersionArn=version)["solutionVersion"], timeout=600
+    )
+    assert record["status"] == "ACTIVE", record.get("failureReason")
+    arn = personalize.create_campaign(name=name, solutionVersionArn=version, **campaign)["campaignArn"]
+    wait_for_status(lambda: personalize.describe_campaign(campaignArn=arn)["campaign"])
+    return str(version), str(arn)
+
+
 def write_interactions_csv(
     path: Path, users: int = 60, items: int = 200, per_user: int = 30, seed: int = 7
 ) -> int:

@@ -15,7 +15,15 @@ import pytest
 
 from pertinent.config import load_settings
 from pertinent.demo.catalog import from_movielens
-from tests.conftest import MOVIELENS, LiveServer, make_group, needs_movielens, start_server, wait_for_status
+from tests.conftest import (
+    MOVIELENS,
+    LiveServer,
+    make_group,
+    needs_movielens,
+    start_server,
+    train_campaign,
+    wait_for_status,
+)
 
 pytestmark = [pytest.mark.slow, needs_movielens]
 
@@ -52,24 +60,6 @@ def _import(client: Any, group: str, kind: str, schema: str, path: Path) -> None
     assert record["status"] == "ACTIVE", record
 
 
-def _train(client: Any, group: str, recipe: str, name: str, **campaign: Any) -> tuple[str, str]:
-    solution = client.create_solution(
-        name=name,
-        datasetGroupArn=group,
-        recipeArn=f"arn:aws:personalize:::recipe/{recipe}",
-        performAutoTraining=False,
-    )["solutionArn"]
-    wait_for_status(lambda: client.describe_solution(solutionArn=solution)["solution"])
-    version = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-    record = wait_for_status(
-        lambda: client.describe_solution_version(solutionVersionArn=version)["solutionVersion"], timeout=600
-    )
-    assert record["status"] == "ACTIVE", record.get("failureReason")
-    arn = client.create_campaign(name=name, solutionVersionArn=version, **campaign)["campaignArn"]
-    wait_for_status(lambda: client.describe_campaign(campaignArn=arn)["campaign"])
-    return version, arn
-
-
 @pytest.fixture(scope="module")
 def ml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Movielens]:
     tmp = tmp_path_factory.mktemp("batch")
@@ -80,7 +70,7 @@ def ml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Movielens]:
     wait_for_status(lambda: client.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
     _import(client, group, "Interactions", data.interactions_schema, data.interactions_csv)
     _import(client, group, "Items", data.items_schema, data.items_csv)
-    version, campaign = _train(
+    version, campaign = train_campaign(
         client,
         group,
         "aws-user-personalization",
@@ -222,8 +212,8 @@ def test_ranking_and_related_items_lines(ml: Movielens) -> None:
     """Other recipe types on a small generated group (their training on MovieLens would cost minutes)."""
     client = ml.personalize
     group = make_group(client, ml.tmp, name="small")
-    ranking_version, ranking_campaign = _train(client, group.arn, "aws-personalized-ranking", "rank")
-    sims_version, sims_campaign = _train(client, group.arn, "aws-sims", "sims")
+    ranking_version, ranking_campaign = train_campaign(client, group.arn, "aws-personalized-ranking", "rank")
+    sims_version, sims_campaign = train_campaign(client, group.arn, "aws-sims", "sims")
     items = ["m2", "m4", "m3", "m10", "m11", "unknown-item"]
     ranking = [json.dumps({"userId": "u5", "itemList": items}), json.dumps({"userId": "u6"})]
     rows = [json.loads(x) for x in _run_job(ml, "ranking", ranking, ranking_version).read_text().splitlines()]

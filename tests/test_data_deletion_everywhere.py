@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pertinent.config import load_settings
-from tests.conftest import LiveServer, export_dataset, start_server, wait_for_status
+from tests.conftest import LiveServer, export_dataset, start_server, train_campaign, wait_for_status
 from tests.test_next_best_action import NOW, SCHEMAS, write_data
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeRole"
@@ -33,24 +33,6 @@ class World:
     nba: str
     v2: str
     tmp: Path
-
-
-def _campaign(client: Any, group: str, recipe: str, name: str) -> str:
-    solution = client.create_solution(
-        name=name,
-        datasetGroupArn=group,
-        recipeArn=f"arn:aws:personalize:::recipe/{recipe}",
-        performAutoTraining=False,
-    )["solutionArn"]
-    wait_for_status(lambda: client.describe_solution(solutionArn=solution)["solution"])
-    version = client.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-    record = wait_for_status(
-        lambda: client.describe_solution_version(solutionVersionArn=version)["solutionVersion"], timeout=600
-    )
-    assert record["status"] == "ACTIVE", record.get("failureReason")
-    campaign = client.create_campaign(name=name, solutionVersionArn=version)["campaignArn"]
-    wait_for_status(lambda: client.describe_campaign(campaignArn=campaign)["campaign"])
-    return str(campaign)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +58,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         )
         assert done["status"] == "ACTIVE", done
         datasets[name] = dataset
-    nba = _campaign(client, group, "aws-next-best-action", "nba")
-    v2 = _campaign(client, group, "aws-user-personalization-v2", "v2")
+    _, nba = train_campaign(client, group, "aws-next-best-action", "nba")
+    _, v2 = train_campaign(client, group, "aws-user-personalization-v2", "v2")
     tracker = client.create_event_tracker(name="erase-tracker", datasetGroupArn=group)["eventTrackerArn"]
     tracking_id = wait_for_status(
         lambda: client.describe_event_tracker(eventTrackerArn=tracker)["eventTracker"]
