@@ -262,11 +262,8 @@ def carries_signal(counts: NDArray[np.float64], level: float = 1e-3) -> bool:
     table = rows[:, rows.sum(axis=0) > 0]
     if table.shape[0] < 2 or table.shape[1] < 2:
         return False
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
-    observed = table > 0
-    g = 2.0 * float(np.sum(table[observed] * np.log(table[observed] / expected[observed])))
     dof = (table.shape[0] - 1) * (table.shape[1] - 1)
-    return bool(g > chi2.ppf(1.0 - level, dof))
+    return bool(_g_statistic(table) > chi2.ppf(1.0 - level, dof))
 
 
 def _g_statistic(table: NDArray[np.float64]) -> float:
