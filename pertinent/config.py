@@ -111,7 +111,7 @@ class Settings:
     )
     ann_target_recall: float = _setting(
         0.99,
-        "Recall@25 against brute force that training calibrates the ANN search breadth to reach"
+        "Recall@25 against brute force, in (0, 1], that training calibrates the ANN search breadth to reach"
         " (on sampled training users', drifted and random histories; then one breadth step more as a margin).",
     )
     workers: int = _setting(0, "API processes `pertinent serve` runs (one per core when 0).")

@@ -30,3 +30,18 @@ def test_settings_doc_is_current() -> None:
     assert DOC.read_text() == config_doc.render(), (
         "regenerate: python -m pertinent.config_doc > docs/settings.md"
     )
+
+
+@pytest.mark.parametrize("target", ["0", "-0.5", "1.5", "nan"])
+def test_serve_refuses_an_ann_target_recall_outside_0_1(tmp_path: Path, target: str) -> None:
+    from click.testing import CliRunner
+
+    from pertinent.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--port", "0", "--data-dir", str(tmp_path / "data")],
+        env={"PERTINENT_ANN_TARGET_RECALL": target},
+    )
+    assert result.exit_code != 0
+    assert "ann_target_recall must be in (0, 1]" in result.output

@@ -58,6 +58,8 @@ def create_app(settings: Settings, role: str = "all") -> Starlette:
     "api" serves requests only; "worker" runs jobs and answers only ``/healthz``."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+    if not 0.0 < settings.ann_target_recall <= 1.0:  # refused at start, not at the first ANN training
+        raise ValueError(f"ann_target_recall must be in (0, 1], not {settings.ann_target_recall}")
     keys = KeyRing(Path(settings.credentials)) if settings.credentials else None  # before any side effect
     metrics_token = read_bearer_token(Path(settings.metrics_token_file)) if settings.metrics_token_file else None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
