@@ -234,7 +234,7 @@ def test_an_easy_catalog_calibrates_to_a_small_breadth(
     easy: tuple[InteractionData, UserPersonalization],
 ) -> None:
     data, model = easy
-    index = FactorIndex.build(model.item_factors_)
+    index = FactorIndex.build(model.item_factors_, threads=1)  # one thread: the same graph every run
     model.use_index(index)
     calibration = calibrate(model, calibration_queries(trained_model(model, data)), 0.99)
     print(calibration)
@@ -274,7 +274,9 @@ def test_training_stores_the_calibration_serving_uses_it_and_older_artifacts_sti
         assert len(recipe.recommend(np.array([1, 2, 3]), 25)[0]) == 25
         return "exact" if recipe.factor_index is None else recipe.factor_index.breadth
 
-    assert served_breadth() == stored["breadth"]
+    # a multi-threaded build now and then leaves a few items unreachable, and then no breadth meets the
+    # target on this small set: serving must follow whichever the calibration found
+    assert served_breadth() == (stored["breadth"] if stored["met"] else "exact")
     assert (folder / "item_factors.usearch").stat().st_mtime_ns == stamp  # viewed, not rebuilt
     # a second preparation keeps the stored calibration
     prepare_for_serving(tmp_path, ann_min_items=400)
