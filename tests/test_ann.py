@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pertinent.recipes.ann import BREADTH_LADDER, FactorIndex
+from pertinent.recipes.ann import BREADTH_LADDER, CONNECTIVITY, FactorIndex, norm_completed
 from pertinent.recipes.user_personalization import UserPersonalization
 from pertinent.serving.shared_models import (
     CALIBRATION_FILE,
@@ -294,3 +294,34 @@ def test_training_stores_the_calibration_serving_uses_it_and_older_artifacts_sti
     (folder / CALIBRATION_FILE).unlink()
     assert served_breadth() is None
     assert read_calibration(folder, FactorIndex.view(folder / "item_factors.usearch", 400, 32)) is None
+
+
+def test_norm_completion_orders_by_inner_product_and_an_earlier_inner_product_index_still_serves(
+    model: UserPersonalization, tmp_path: Path
+) -> None:
+    factors = np.asarray(model.item_factors_, dtype=np.float32).copy()
+    factors[:50] = 0.0  # items never seen in training: zero factors
+    completed = norm_completed(factors)
+    norms = np.linalg.norm(completed, axis=1)
+    assert completed.shape == (factors.shape[0], factors.shape[1] + 1)
+    assert np.allclose(norms, norms.max(), rtol=1e-4)  # one norm for every row, the zero rows too
+    rng = np.random.default_rng(5)
+    query = rng.normal(size=factors.shape[1]).astype(np.float32)
+    cosine = completed[:, :-1] @ query / (np.linalg.norm(query) * norms)
+    assert np.array_equal(np.argsort(-cosine)[:25], np.argsort(-(factors @ query))[:25])
+    built = FactorIndex.build(factors)
+    assert built.augmented and built.index.ndim == factors.shape[1] + 1
+    # an index file of an earlier version: inner product over the factors as they are
+    from usearch.index import Index
+
+    legacy = Index(ndim=factors.shape[1], metric="ip", dtype="f32", connectivity=CONNECTIVITY)
+    legacy.add(np.arange(len(factors), dtype=np.uint64), factors)
+    legacy.save(str(tmp_path / "legacy.usearch"))
+    viewed = FactorIndex.view(tmp_path / "legacy.usearch", len(factors), factors.shape[1])
+    assert not viewed.augmented
+    exact = set(np.argsort(-(factors @ query))[:25].tolist())
+    for index in (built, viewed):
+        index.with_breadth(512)
+        assert len(exact & set(index.search(query, 100).tolist())) >= 24
+    with pytest.raises(ValueError, match="is not an index"):
+        FactorIndex.view(tmp_path / "legacy.usearch", len(factors), factors.shape[1] + 2)
