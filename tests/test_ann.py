@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pertinent.recipes.ann import BREADTH_LADDER, CONNECTIVITY, FactorIndex, norm_completed
+from pertinent.recipes.ann import (
+    BREADTH_LADDER,
+    CONNECTIVITY,
+    FactorIndex,
+    graph_rows,
+    norm_completed,
+    top_by_index,
+)
 from pertinent.recipes.user_personalization import UserPersonalization
 from pertinent.serving.shared_models import (
     CALIBRATION_FILE,
@@ -325,3 +332,33 @@ def test_norm_completion_orders_by_inner_product_and_an_earlier_inner_product_in
         assert len(exact & set(index.search(query, 100).tolist())) >= 24
     with pytest.raises(ValueError, match="is not an index"):
         FactorIndex.view(tmp_path / "legacy.usearch", len(factors), factors.shape[1] + 2)
+
+
+def test_all_zero_rows_stay_out_of_the_graph_and_are_scored_exactly_when_they_could_be_best(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(11)
+    factors = rng.normal(size=(600, 16)).astype(np.float32)
+    factors[::3] = 0.0  # 200 items never seen in training
+    index = FactorIndex.build(factors).with_breadth(256)
+    assert index.graph_items == 400 == len(graph_rows(factors))
+    assert not set(index.search(rng.normal(size=16).astype(np.float32), 600).tolist()) & set(range(0, 600, 3))
+    popularity = np.zeros(600, dtype=np.float32)
+    none = np.zeros(0, dtype=np.int64)
+    # a user most items score well for: the graph's answer, exact
+    user = factors[1] + factors[2]
+    got = top_by_index(index, factors, popularity, user, 25, none, softmax=False)
+    assert got is not None
+    assert np.array_equal(got[0], np.lexsort((np.arange(600), -popularity, -(factors @ user)))[:25])
+    # a user only 5 seen items score above 0 for: zero rows (score 0) belong in the top 25, so exact scoring
+    flipped = factors.copy()
+    positive = np.flatnonzero(flipped @ user > 0)
+    flipped[positive[5:]] *= -1
+    index = FactorIndex.build(flipped)
+    assert top_by_index(index, flipped, popularity, user, 25, none, softmax=False) is None
+    assert top_by_index(index, flipped, popularity, user, 5, none, softmax=False) is not None
+    # a file whose graph does not hold the rows the factors say it should is refused (then rebuilt)
+    index.save(tmp_path / "graph.usearch")
+    assert FactorIndex.view(tmp_path / "graph.usearch", 600, 16, 400).graph_items == 400
+    with pytest.raises(ValueError, match="is not an index"):
+        FactorIndex.view(tmp_path / "graph.usearch", 600, 16, 401)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from pertinent.recipes.ann import BREADTH_LADDER, CALIBRATION_K, MAX_CANDIDATES, FactorIndex
+from pertinent.recipes.ann import BREADTH_LADDER, CALIBRATION_K, MAX_CANDIDATES, FactorIndex, graph_rows
 from pertinent.recipes.user_personalization import UserPersonalization
 from pertinent.training.pipeline import TrainedModel, load_trained_model
 
@@ -246,14 +246,15 @@ def _factor_index(folder: Path, factors: NDArray[np.float32]) -> FactorIndex:
     # one build for all processes: the others wait on the lock file, then map what it wrote
     with _build_lock, open(folder / ".item_factors.usearch.lock", "wb") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        graph_items = len(graph_rows(factors))
         try:
-            return FactorIndex.view(path, n, ndim)
+            return FactorIndex.view(path, n, ndim, graph_items)
         except (OSError, ValueError, RuntimeError):
             pass
         built = FactorIndex.build(np.asarray(factors, dtype=np.float32))
         (folder / CALIBRATION_FILE).unlink(missing_ok=True)  # it measured an earlier graph
         _write_atomically(path, built.save)
-    return FactorIndex.view(path, n, ndim)
+    return FactorIndex.view(path, n, ndim, graph_items)
 
 
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
