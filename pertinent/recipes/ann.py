@@ -20,7 +20,10 @@ as much as iALS's do (popular items are long, unseen ones zero; at 200k items re
 to 1024 stayed at 0.86-0.96, and 0.25-0.5 for some builds). Each item row ``x`` gets one more coordinate,
 ``sqrt(M² - |x|²)`` (``M`` the largest norm), so every row has norm ``M``, and the graph is built by cosine;
 a query ``q`` gets a 0 there, so ``cos = q·x / (|q| M)`` orders items exactly as the inner product does
-(the MIPS-to-nearest-neighbour reduction of Bachrach et al., 2014). Rows that are all zero (items the
+(the MIPS-to-nearest-neighbour reduction of Bachrach et al., 2014). Rows are inserted longest first:
+on the benchmark's 200k-item model the same graph inserted in item order (or shuffled) found only half of
+the true top 25 of drifted histories at breadth 1024, and inserted by decreasing norm reached recall@25
+0.995-1.0 at breadth 192. Rows that are all zero (items the
 model never saw: 16 % of the generated 200k catalog) stay out of the graph: they score exactly 0, so they
 can only enter a top n whose n-th candidate scores 0 or less, and then the allowed items are scored
 exactly; leaving them out cut that build from 225 to 84 s at the same recall. The build runs on one thread: usearch's
@@ -108,7 +111,12 @@ class FactorIndex:
         )
         keep = graph_rows(item_factors)
         if len(keep):
-            index.add(keep.astype(np.uint64), norm_completed(item_factors)[keep], threads=threads)
+            completed = norm_completed(item_factors)
+            # longest rows first: they are the answers to most queries, and a graph whose first (upper-
+            # layer) nodes are short rows, crowded near the completing axis, navigates to them badly
+            norms = np.einsum("ij,ij->i", completed[keep, :-1], completed[keep, :-1])
+            keep = keep[np.argsort(-norms, kind="stable")]
+            index.add(keep.astype(np.uint64), completed[keep], threads=threads)
         return cls(index, n, ndim)
 
     def save(self, path: Path) -> None:
