@@ -23,11 +23,10 @@ a query ``q`` gets a 0 there, so ``cos = q·x / (|q| M)`` orders items exactly a
 (the MIPS-to-nearest-neighbour reduction of Bachrach et al., 2014). Rows are inserted longest first:
 on the benchmark's 200k-item model the same graph inserted in item order (or shuffled) found only half of
 the true top 25 of drifted histories at breadth 1024, and inserted by decreasing norm reached recall@25
-0.995-1.0 at breadth 192. Rows that are all zero (items the
-model never saw: 16 % of the generated 200k catalog) stay out of the graph: they score exactly 0, so they
-can only enter a top n whose n-th candidate scores 0 or less, and then the allowed items are scored
-exactly; leaving them out cut that build from 225 to 84 s at the same recall. The build runs on one thread: usearch's
-multi-threaded insertion left a few nodes unreachable now and then (recall@25 0.87 instead of 0.99 on one
+0.995-1.0 at breadth 192. Rows that are all zero (items the model never saw: 16 % of the generated 200k
+catalog) stay out of the graph: they score exactly 0, so they can only enter a top n whose n-th candidate
+scores 0 or less, and then the allowed items are scored exactly; leaving them out cut that build from 225
+to 84 s at the same recall. The build runs on one thread: usearch's multi-threaded insertion left a few nodes unreachable now and then (recall@25 0.87 instead of 0.99 on one
 50k build), and one thread gives the same graph for the same factors every time. An index file written
 before (inner product over the factors, ``ndim`` coordinates) is still read and searched as it was built.
 
@@ -65,7 +64,8 @@ MAX_CANDIDATES = 8192
 
 
 class FactorIndex:
-    """An HNSW inner-product index over ``item_factors`` rows (key = item index)."""
+    """An HNSW index over ``item_factors`` rows (key = item index) that finds the largest inner products:
+    by cosine over the norm-completed rows, or by inner product for an index file of before."""
 
     def __init__(
         self, index: object, n_items: int, ndim: int, breadth: int | None = None, augmented: bool = True
@@ -113,9 +113,9 @@ class FactorIndex:
         if len(keep):
             completed = norm_completed(item_factors)
             # longest rows first: they are the answers to most queries, and a graph whose first (upper-
-            # layer) nodes are short rows, crowded near the completing axis, navigates to them badly
-            norms = np.einsum("ij,ij->i", completed[keep, :-1], completed[keep, :-1])
-            keep = keep[np.argsort(-norms, kind="stable")]
+            # layer) nodes are short rows, crowded near the completing axis, navigates to them badly.
+            # The completing coordinate sqrt(M² - |x|²) is smallest for the longest rows.
+            keep = keep[np.argsort(completed[keep, -1], kind="stable")]
             index.add(keep.astype(np.uint64), completed[keep], threads=threads)
         return cls(index, n, ndim)
 
