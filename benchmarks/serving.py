@@ -479,6 +479,10 @@ def main() -> None:
             put_1 = closed_loop(port, args.seconds, 16, put)
             put_10 = closed_loop(port, args.seconds, 16, lambda rng: put(rng, 10))
             row["put"] = (put_1["rps"], 10 * put_10["rps"], put_1["p99"], put_10["errors"] + put_1["errors"])
+            # what the server spends per durable one-event PutEvents, and what these client threads can
+            # send at all (the same 16 connections against the bare endpoint): which of the two bounds put_1
+            row["put_cpu"] = cpu_per_request(server.pid, port, put, args.cpu_requests, clients=16)
+            row["client_ceiling"] = closed_loop(port, args.seconds, 16, healthz)["rps"]
             delays = []
             for n in range(10):
                 t0 = time.perf_counter()
@@ -531,6 +535,12 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"event→effect (put + get round trip) {r['effect_ms']:.1f} ms median; slowest first request "
             f"(model load) {r['first_ms']:.0f} ms; training {r['train_s']:.0f} s; errors "
             f"{r['open']['errors'] + r['closed']['errors'] + r['put'][3]}"
+        )
+        cores = os.cpu_count() or 1
+        print(
+            f"{r['label']}: PutEvents (one event a call) costs {r['put_cpu']:.2f} ms of server CPU, "
+            f"{1000 * cores / r['put_cpu']:,.0f} events/s if the server had the {cores} cores to itself; "
+            f"these 16 client threads send at most {r['client_ceiling']:,.0f} req/s to the bare endpoint"
         )
         if "logged" in r:
             before, after, seconds = r["logged"]

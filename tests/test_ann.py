@@ -16,10 +16,12 @@ from pertinent.recipes.ann import (
     CONNECTIVITY,
     FactorIndex,
     graph_rows,
+    members,
     norm_completed,
     top_by_index,
 )
-from pertinent.recipes.user_personalization import UserPersonalization
+from pertinent.recipes.base import history_matrix
+from pertinent.recipes.user_personalization import UserPersonalization, fold_in
 from pertinent.serving.shared_models import (
     CALIBRATION_FILE,
     Calibration,
@@ -362,3 +364,33 @@ def test_all_zero_rows_stay_out_of_the_graph_and_are_scored_exactly_when_they_co
     assert FactorIndex.view(tmp_path / "graph.usearch", 600, 16, 400).graph_items == 400
     with pytest.raises(ValueError, match="is not an index"):
         FactorIndex.view(tmp_path / "graph.usearch", 600, 16, 401)
+
+
+def test_one_history_folds_in_as_the_sparse_path_does_bit_for_bit(model: UserPersonalization) -> None:
+    """GetRecommendations folds one history in without building a sparse matrix; batch jobs fold whole
+    blocks in through one: both must give the same vector to the last bit (batch = GetRecommendations)."""
+    rng = np.random.default_rng(5)
+    params = model.params_
+    for case in range(60):
+        size = int(rng.integers(1, 40))
+        history = rng.choice(N_ITEMS, size=size, replace=case % 3 == 0).astype(np.int64)  # some repeat items
+        weights = rng.uniform(0.2, 3.0, size).astype(np.float32)
+        combined = model._history_weights([history], [weights])
+        sparse = fold_in(
+            history_matrix([history], combined, N_ITEMS, aggregate="sum"),
+            model.item_factors_,
+            regularization=float(params["als_regularization"]),
+            alpha=float(params["als_alpha"]),
+        )[0]
+        fast = model.user_vector(history, weights)
+        assert fast.dtype == np.float32
+        np.testing.assert_array_equal(fast, sparse)
+    assert not model.user_vector(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)).any()
+
+
+def test_membership_by_binary_search_is_isin() -> None:
+    rng = np.random.default_rng(2)
+    for size in (0, 1, 7, 500):
+        exclude = np.unique(rng.integers(0, 1000, size)).astype(np.int64)
+        values = rng.integers(-5, 1010, 300).astype(np.int64)
+        np.testing.assert_array_equal(members(values, exclude), np.isin(values, exclude))

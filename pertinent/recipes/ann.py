@@ -180,6 +180,16 @@ def norm_completed(item_factors: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.ascontiguousarray(np.hstack([factors, extra[:, None]]), dtype=np.float32)
 
 
+def members(values: NDArray[np.int64], sorted_set: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """``np.isin(values, sorted_set)`` for a sorted ``sorted_set`` by binary search: a few hundred
+    candidates against a large exclusion set cost O(candidates · log), not a sort of both."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    position = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    hit: NDArray[np.bool_] = sorted_set[position] == values
+    return hit
+
+
 def top_by_index(
     index: FactorIndex,
     item_factors: NDArray[np.float32],
@@ -191,7 +201,8 @@ def top_by_index(
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]] | None:
     """The ``n`` best items for the user vector (exact scores, brute-force tie order), or None when the
     exclusions leave too few items for the graph, or when items left out of the graph (all-zero rows,
-    score 0) could be among the best (the caller then scores exactly)."""
+    score 0) could be among the best (the caller then scores exactly). ``exclude``: sorted item indices
+    (as ``np.unique`` gives them)."""
     n_items = index.n_items
     n = min(n, n_items - len(exclude))
     if n <= 0:
@@ -200,7 +211,7 @@ def top_by_index(
     count = int(index.candidates(n) * n_items / max(n_items - len(exclude), 1))
     while True:
         found = index.search(user, count)
-        allowed = found[~np.isin(found, exclude, assume_unique=False)] if len(exclude) else found
+        allowed = found[~members(found, exclude)] if len(exclude) else found
         if len(allowed) >= n or count >= index.graph_items:
             break
         if count >= MAX_CANDIDATES:
@@ -230,7 +241,11 @@ def _softmax_estimate(
     """``exp(s)/Z`` with Z = exact sum over the candidates + the sampled mean of the rest × their count."""
     peak = float(max(candidate_scores.max(initial=-np.inf), top_scores.max(initial=-np.inf)))
     inside = float(np.exp(candidate_scores.astype(np.float64) - peak).sum())
-    rest = ~np.isin(index.sample, candidates)
+    rest = np.ones(len(index.sample), dtype=bool)
+    position = np.searchsorted(index.sample, candidates)  # the sample is sorted: O(candidates · log)
+    inside_sample = position < len(index.sample)
+    inside_sample[inside_sample] = index.sample[position[inside_sample]] == candidates[inside_sample]
+    rest[position[inside_sample]] = False
     outside = 0.0
     if rest.any():
         sampled = (index.sample_factors(item_factors) @ user)[rest]  # one contiguous product, no gather

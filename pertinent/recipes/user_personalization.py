@@ -327,6 +327,7 @@ class UserPersonalization(Recipe):
         else:
             self.item_factors_ = self._fit_ials(matrix)
             self.__dict__.pop("_gram_cache", None)
+            self.__dict__.pop("_fold_in_base_cache", None)
 
     def _training_matrix(self, data: InteractionData) -> sp.csr_matrix:
         """Weighted user×item matrix of the users inside the history-length percentiles."""
@@ -489,6 +490,17 @@ class UserPersonalization(Recipe):
     def user_vector(self, history: NDArray[np.int64], weights: NDArray[np.float32]) -> NDArray[np.float32]:
         """The iALS fold-in of one history (recency included)."""
         combined = self._history_weights([history], [weights])
+        order = np.argsort(history, kind="stable")
+        items = history[order]
+        if len(items) and not (items[1:] == items[:-1]).any():
+            # no repeated item: the row fold_in would get, in its (sorted) order, without building it
+            return fold_in_one(
+                self._fold_in_base(),
+                items,
+                combined[0][order].astype(np.float32),
+                np.asarray(self.item_factors_),
+                float(self.params_["als_alpha"]),
+            )
         x = history_matrix([history], combined, self.n_items_, aggregate="sum")
         users = fold_in(
             x,
@@ -541,6 +553,15 @@ class UserPersonalization(Recipe):
             self.__dict__["_gram_cache"] = cached
         return cached
 
+    def _fold_in_base(self) -> NDArray[np.float64]:
+        """YᵀY + λI, the part of every fold-in's system that is the same for all users."""
+        cached: NDArray[np.float64] | None = self.__dict__.get("_fold_in_base_cache")
+        if cached is None:
+            k = self.item_factors_.shape[1]
+            cached = self._gram() + float(self.params_["als_regularization"]) * np.eye(k)
+            self.__dict__["_fold_in_base_cache"] = cached
+        return cached
+
     def _similar_scores(self, item: int) -> ScoreArray:
         if self.algorithm_ == "ials":
             factors = self.item_factors_
@@ -570,6 +591,7 @@ class UserPersonalization(Recipe):
         else:
             self.item_factors_ = np.ascontiguousarray(arrays["item_factors_"], dtype=np.float32)
             self.__dict__.pop("_gram_cache", None)
+            self.__dict__.pop("_fold_in_base_cache", None)
 
     def _meta(self) -> dict[str, Any]:
         return {"algorithm": self.algorithm_, "recency_half_life": self.recency_half_life_}
@@ -736,10 +758,21 @@ def fold_in(
         lo, hi = histories.indptr[row], histories.indptr[row + 1]
         if lo == hi:
             continue
-        items = histories.indices[lo:hi]
-        confidence = alpha * histories.data[lo:hi].astype(np.float64)
-        y = item_factors[items].astype(np.float64)
-        a = base + (y * confidence[:, None]).T @ y
-        b = ((1.0 + confidence)[:, None] * y).sum(axis=0)
-        out[row] = np.linalg.solve(a, b)
+        out[row] = fold_in_one(base, histories.indices[lo:hi], histories.data[lo:hi], item_factors, alpha)
     return out
+
+
+def fold_in_one(
+    base: NDArray[np.float64],
+    items: NDArray[Any],
+    weights: NDArray[np.float32],
+    item_factors: NDArray[np.float32],
+    alpha: float,
+) -> NDArray[np.float32]:
+    """One user's fold-in (:func:`fold_in`) from distinct ``items`` and their ``weights``, given ``base`` =
+    YᵀY + λI."""
+    confidence = alpha * weights.astype(np.float64)
+    y = item_factors[items].astype(np.float64)
+    a = base + (y * confidence[:, None]).T @ y
+    b = ((1.0 + confidence)[:, None] * y).sum(axis=0)
+    return np.linalg.solve(a, b).astype(np.float32)
