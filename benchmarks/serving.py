@@ -15,6 +15,9 @@ Starts `pertinent serve --workers N` in its own process group, loads a campaign 
 
     python benchmarks/serving.py [--datasets ml,200k,1m] [--seconds 5] [--rate 300] [--workers 2]
 
+``ml-v2`` serves ml-latest-small through aws-user-personalization-v2; with ``ml`` in the same run the
+report adds v2's server CPU per request against v1's.
+
 Clients and server share the machine: say how loaded it was (the script prints the load average).
 """
 
@@ -143,7 +146,7 @@ def generated_csv(folder: Path, n_items: int, n_users: int, per_user: int) -> tu
 
 
 def setup_campaign(
-    client: Any, name: str, csv_path: Path, params: dict[str, str]
+    client: Any, name: str, csv_path: Path, params: dict[str, str], recipe: str = "aws-user-personalization"
 ) -> tuple[str, str, str, float]:
     group = client.create_dataset_group(name=name)["datasetGroupArn"]
     wait(lambda: client.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
@@ -159,7 +162,7 @@ def setup_campaign(
     solution = client.create_solution(
         name=name,
         datasetGroupArn=group,
-        recipeArn="arn:aws:personalize:::recipe/aws-user-personalization",
+        recipeArn=f"arn:aws:personalize:::recipe/{recipe}",
         solutionConfig={"algorithmHyperParameters": params},
     )["solutionArn"]
     wait(lambda: client.describe_solution(solutionArn=solution)["solution"])
@@ -301,6 +304,9 @@ def numpy_floor(data_dir: Path, version_arn: str, histories: list[np.ndarray]) -
 
     path = data_dir / "artifacts" / version_arn.split(":solution/", 1)[1]
     model = load_trained_model(path).recipe
+    base = getattr(getattr(model, "generators_", None), "base", None)
+    if base is not None:  # v2: the floor is its v1 scorer's product (the ranker's own work is v2's cost)
+        model = base
     with threadpool_limits(1, "blas"):
         if model.algorithm == "ease":
             weights = np.asarray(model.ease_weights_)
@@ -362,8 +368,10 @@ def append_logged_events(db_url: str, group_arn: str, total: int) -> float:
 
 
 # ---------------------------------------------------------------------- main
-DATASETS = {
+DATASETS: dict[str, tuple[str, dict[str, str]]] = {
     "ml": ("ml-latest-small (EASE)", {}),
+    # the same data through aws-user-personalization-v2 (its v1 scorer is EASE): v2's cost as served
+    "ml-v2": ("ml-latest-small (v2 two-stage)", {}),
     # generated data has no temporal dynamics: recency off (its fit-time probe scores whole catalogs)
     "200k": (
         "generated 200k items (iALS)",
@@ -421,7 +429,7 @@ def main() -> None:
         for key in args.datasets.split(","):
             label, params = DATASETS[key]
             t0 = time.monotonic()
-            if key == "ml":
+            if key in ("ml", "ml-v2"):
                 csv_path, users = movielens_csv(folder)
             elif args.attach:
                 csv_path, users = Path(), [f"u{u}" for u in range(args.users)]
@@ -431,7 +439,10 @@ def main() -> None:
             if args.attach:
                 campaign, tracking_id, version, train_s = existing_campaign(client, f"bench-{key}")
             else:
-                campaign, tracking_id, version, train_s = setup_campaign(client, f"bench-{key}", csv_path, params)
+                recipe = "aws-user-personalization-v2" if key == "ml-v2" else "aws-user-personalization"
+                campaign, tracking_id, version, train_s = setup_campaign(
+                    client, f"bench-{key}", csv_path, params, recipe
+                )
             print(f"{label}: set up in {time.monotonic() - t0:.0f} s (training {train_s:.0f} s)", flush=True)
             first = json.dumps({"campaignArn": campaign, "userId": users[0], "numResults": 25}).encode()
             first_ms = []
@@ -549,6 +560,13 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
                 f"{r['cpu']:.2f} ms, with {after:,} more ({seconds:.0f} s to append) "
                 f"{r['cpu_big_log']:.2f} ms (ratio {r['cpu_big_log'] / r['cpu']:.2f})"
             )
+    by_label = {r["label"]: r for r in rows}
+    v1, v2 = by_label.get(DATASETS["ml"][0]), by_label.get(DATASETS["ml-v2"][0])
+    if v1 and v2:
+        print(
+            f"ml-latest-small: server CPU per GetRecommendations v2 {v2['cpu']:.2f} ms / v1 {v1['cpu']:.2f} ms "
+            f"= {v2['cpu'] / v1['cpu']:.2f}x (same run, same server)"
+        )
 
 
 if __name__ == "__main__":
