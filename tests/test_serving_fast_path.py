@@ -100,3 +100,29 @@ def test_concurrent_event_writes_from_several_processes_all_land(tmp_path: Path)
         assert store.probe()[1] == 3 * 4 * 25
     finally:
         store.close()
+
+
+def test_an_unfiltered_request_shares_one_read_only_mask_and_excludes_nothing() -> None:
+    import numpy as np
+
+    from pertinent.serving.group_data import Catalog
+
+    ids = np.array([f"i{n}" for n in range(6)])
+    catalog = Catalog(
+        item_ids=ids,
+        index={str(i): n for n, i in enumerate(ids)},
+        rows=[{} for _ in ids],
+        table=None,  # type: ignore[arg-type]
+        creation_timestamps=np.full(6, np.nan),
+        n_model_items=4,
+        metadata_fields=(),
+        textual_fields=(),
+    )
+    everything = catalog.everything_allowed()
+    assert everything is catalog.everything_allowed() and everything.all() and len(everything) == 6
+    with pytest.raises(ValueError):
+        everything[0] = False  # shared by every request: nobody may narrow it in place
+    assert catalog.excluded(everything).tolist() == []
+    narrowed = everything & np.array([True, False, True, False, False, True])
+    assert catalog.excluded(narrowed).tolist() == [1, 3]  # model items only, sorted
+    assert catalog.excluded(np.ones(6, dtype=bool)).tolist() == []  # an equal mask of its own: the pass

@@ -434,7 +434,7 @@ class BatchInference:
                 )
                 state = recommender._v2_state(loaded, recipe, user_id, history, None)
                 ids, scores = recipe.recommend_state(
-                    state, self.n, np.flatnonzero(~mask[: catalog.n_model_items])
+                    state, self.n, catalog.excluded(mask)
                 )
             except PersonalizeError as exc:
                 line.error = exc.message

@@ -94,6 +94,23 @@ class Catalog:
     textual_fields: tuple[str, ...]
     _features: Any = field(default=None, repr=False, compare=False)  # built by serving.exploration
     _cold: dict[float, Any] = field(default_factory=dict, repr=False, compare=False)  # serving.exploration
+    _everything: Any = field(default=None, repr=False, compare=False)  # everything_allowed's mask
+
+    def everything_allowed(self) -> npt.NDArray[np.bool_]:
+        """The mask of a request without a filter: every item allowed. Made once per catalog and read-only
+        (a request that narrows it makes its own), so an unfiltered request makes no full-catalog pass."""
+        if self._everything is None:
+            mask = np.ones(len(self.item_ids), dtype=bool)
+            mask.flags.writeable = False
+            self._everything = mask
+        everything: npt.NDArray[np.bool_] = self._everything
+        return everything
+
+    def excluded(self, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        """The model items ``mask`` leaves out, sorted (none, without a pass, for :meth:`everything_allowed`)."""
+        if mask is self._everything:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(~mask[: self.n_model_items]).astype(np.int64)
 
     def metadata(self, item: int, columns: Sequence[str]) -> dict[str, str]:
         row = self.rows[item]

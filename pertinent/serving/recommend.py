@@ -114,7 +114,7 @@ class Recommender:
         if not filter_arn:
             if filter_values:
                 raise InvalidInputException("filterValues were given without a filterArn.")
-            return np.ones(len(catalog.item_ids), dtype=bool)
+            return catalog.everything_allowed()
         compiled = self.compiled_filter(filter_arn, loaded.dataset_group_arn)
         values = parse_filter_values(filter_values, compiled.chain)
         context = FilterContext(
@@ -213,8 +213,7 @@ class Recommender:
         mask = self.filter_mask(loaded, catalog, filter_arn, filter_values, user_id, current_item, history)
         if loaded.use_case is not None:
             mask = mask & self._use_case_mask(loaded, catalog, user_id, history)
-        n_model = catalog.n_model_items
-        excluded = np.flatnonzero(~mask[:n_model])
+        excluded = catalog.excluded(mask)
 
         promoted: list[tuple[int, float | None, str]] = []
         if promotions:
@@ -336,7 +335,7 @@ class Recommender:
             current_item,
             history,
         )
-        excluded = np.flatnonzero(~mask[: catalog.n_model_items])
+        excluded = catalog.excluded(mask)
         ids, scores = loaded.model.recipe.recommend(
             history.items, count, exclude=excluded, history_weights=history.weights
         )
