@@ -395,6 +395,11 @@ def main() -> None:
     parser.add_argument("--logged", type=int, default=1_000_000, help="events in the log for the last check")
     parser.add_argument("--cpu-requests", type=int, default=1500)
     parser.add_argument(
+        "--put-clients",
+        default="",
+        help="also measure one-event PutEvents from these numbers of concurrent clients (e.g. 8,32,64)",
+    )
+    parser.add_argument(
         "--attach",
         nargs=3,
         metavar=("PORT", "PID", "DATA_DIR"),
@@ -490,6 +495,11 @@ def main() -> None:
             put_1 = closed_loop(port, args.seconds, 16, put)
             put_10 = closed_loop(port, args.seconds, 16, lambda rng: put(rng, 10))
             row["put"] = (put_1["rps"], 10 * put_10["rps"], put_1["p99"], put_10["errors"] + put_1["errors"])
+            row["put_by_clients"] = {
+                int(n): closed_loop(port, args.seconds, int(n), put)["rps"]
+                for n in args.put_clients.split(",")
+                if n.strip()
+            }
             # what the server spends per durable one-event PutEvents, and what these client threads can
             # send at all (the same 16 connections against the bare endpoint): which of the two bounds put_1
             row["put_cpu"] = cpu_per_request(server.pid, port, put, args.cpu_requests, clients=16)
@@ -548,6 +558,14 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{r['open']['errors'] + r['closed']['errors'] + r['put'][3]}"
         )
         cores = os.cpu_count() or 1
+        if r["put_by_clients"]:
+            print(
+                f"{r['label']}: one-event PutEvents, events/s by concurrent clients: "
+                + ", ".join(
+                    f"{n}: {rate:,.0f}"
+                    for n, rate in sorted({16: r["put"][0], **r["put_by_clients"]}.items())
+                )
+            )
         print(
             f"{r['label']}: PutEvents (one event a call) costs {r['put_cpu']:.2f} ms of server CPU, "
             f"{1000 * cores / r['put_cpu']:,.0f} events/s if the server had the {cores} cores to itself; "
