@@ -241,11 +241,7 @@ def _softmax_estimate(
     """``exp(s)/Z`` with Z = exact sum over the candidates + the sampled mean of the rest × their count."""
     peak = float(max(candidate_scores.max(initial=-np.inf), top_scores.max(initial=-np.inf)))
     inside = float(np.exp(candidate_scores.astype(np.float64) - peak).sum())
-    rest = np.ones(len(index.sample), dtype=bool)
-    position = np.searchsorted(index.sample, candidates)  # the sample is sorted: O(candidates · log)
-    inside_sample = position < len(index.sample)
-    inside_sample[inside_sample] = index.sample[position[inside_sample]] == candidates[inside_sample]
-    rest[position[inside_sample]] = False
+    rest = ~members(index.sample, np.sort(candidates))  # a few hundred candidates: sorting them is cheap
     outside = 0.0
     if rest.any():
         sampled = (index.sample_factors(item_factors) @ user)[rest]  # one contiguous product, no gather
