@@ -49,6 +49,7 @@ from movielens import MOVIELENS  # $PERTINENT_TEST_DATA, as the tests resolve it
 from pertinent.api.background import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+V1 = "aws-user-personalization"  # the recipe every dataset but ml-v2 is served by
 SCHEMA = json.dumps(
     {
         "type": "record",
@@ -146,7 +147,7 @@ def generated_csv(folder: Path, n_items: int, n_users: int, per_user: int) -> tu
 
 
 def setup_campaign(
-    client: Any, name: str, csv_path: Path, params: dict[str, str], recipe: str = "aws-user-personalization"
+    client: Any, name: str, csv_path: Path, params: dict[str, str], recipe: str = V1
 ) -> tuple[str, str, str, float]:
     group = client.create_dataset_group(name=name)["datasetGroupArn"]
     wait(lambda: client.describe_dataset_group(datasetGroupArn=group)["datasetGroup"])
@@ -368,18 +369,21 @@ def append_logged_events(db_url: str, group_arn: str, total: int) -> float:
 
 
 # ---------------------------------------------------------------------- main
-DATASETS: dict[str, tuple[str, dict[str, str]]] = {
-    "ml": ("ml-latest-small (EASE)", {}),
+#: key → (label, hyperparameters, recipe); ml and ml-v2 import ml-latest-small, the others generate
+DATASETS: dict[str, tuple[str, dict[str, str], str]] = {
+    "ml": ("ml-latest-small (EASE)", {}, V1),
     # the same data through aws-user-personalization-v2 (its v1 scorer is EASE): v2's cost as served
-    "ml-v2": ("ml-latest-small (v2 two-stage)", {}),
+    "ml-v2": ("ml-latest-small (v2 two-stage)", {}, "aws-user-personalization-v2"),
     # generated data has no temporal dynamics: recency off (its fit-time probe scores whole catalogs)
     "200k": (
         "generated 200k items (iALS)",
         {"hidden_dimension": "128", "als_iterations": "10", "recency_mask": "false"},
+        V1,
     ),
     "1m": (
         "generated 1M items (iALS)",
         {"hidden_dimension": "64", "als_iterations": "6", "recency_mask": "false"},
+        V1,
     ),
 }
 
@@ -432,7 +436,7 @@ def main() -> None:
         keys = {"region_name": "us-east-1", "aws_access_key_id": "a", "aws_secret_access_key": "b"}
         client = boto3.client("personalize", endpoint_url=f"http://127.0.0.1:{port}", config=config, **keys)
         for key in args.datasets.split(","):
-            label, params = DATASETS[key]
+            label, params, recipe = DATASETS[key]
             t0 = time.monotonic()
             if key in ("ml", "ml-v2"):
                 csv_path, users = movielens_csv(folder)
@@ -444,7 +448,6 @@ def main() -> None:
             if args.attach:
                 campaign, tracking_id, version, train_s = existing_campaign(client, f"bench-{key}")
             else:
-                recipe = "aws-user-personalization-v2" if key == "ml-v2" else "aws-user-personalization"
                 campaign, tracking_id, version, train_s = setup_campaign(
                     client, f"bench-{key}", csv_path, params, recipe
                 )
